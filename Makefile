@@ -1,0 +1,30 @@
+# mindgap — the two commands: `make book` (the cpu book) and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+PROFILE ?= cpu
+DEVICE  ?= cpu
+
+.PHONY: install test book clean-build bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+book: install
+	$(BIN)/mindgap run --profile $(PROFILE) --device $(DEVICE)
+	$(BIN)/mindgap book --profile $(PROFILE)
+
+bench: install
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean-build:
+	rm -rf build _build
