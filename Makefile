@@ -9,6 +9,10 @@ DEVICE  ?= cpu
 .PHONY: install test book clean-build bench
 
 install: $(STAMP)
+	@# Debian's chromium for the browser test (tests/test_book_browser.py); quick no-op when present
+	@test -x /usr/bin/chromium || { \
+	  apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -q; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -70,7 +70,10 @@ def _open_tree(path: Path):
         raise JetFileError(f"{path}: not a readable ROOT file ({type(err).__name__}: {err})") from None
     if TREE not in fin:
         raise JetFileError(f"{path}: no TTree named {TREE!r} (keys: {', '.join(fin.keys()) or 'none'})")
-    return fin[TREE]
+    tree = fin[TREE]
+    if not isinstance(tree, uproot.TTree):
+        raise JetFileError(f"{path}: {TREE!r} is a {type(tree).__name__}, not a TTree (RNTuple files are not JetClass files)")
+    return tree
 
 
 def _check_branch(path: Path, tree, branch: str) -> None:

@@ -1,0 +1,117 @@
+"""Tagger throughput: our encoder vs torch.nn.TransformerEncoder of the same size, in one run.
+
+Both taggers share everything but the encoder (embedding, class token, FiLM-free reference,
+same MLP head) and see the same batches of padded jets. The reference uses the same width,
+depth, heads and pre-norm layout, with a GELU feed-forward of width 3*dim so that its
+parameter count matches our GLU (hidden 2*dim, three matrices). Timings are interleaved
+(ours, reference, ours, ...) and the median is reported, which keeps a shared machine's
+noise out of the ratio.
+
+    .venv/bin/python benchmarks/tagger.py                      # cpu-profile size
+    .venv/bin/python benchmarks/tagger.py --profile paper --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mindgap_lib.tagger import Tagger, tagger_config
+from mindgap_lib.tagger.train import resolve_device
+
+
+class TorchEncoderTagger(Tagger):
+    """The same tagger with torch.nn.TransformerEncoder as its encoder (jet features unused)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        del self.blocks
+        layer = nn.TransformerEncoderLayer(config.dim, config.num_heads, dim_feedforward=3 * config.dim,
+                                           dropout=config.dropout, activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
+        for block in self.encoder.layers:  # dropout on residual branches only, like ours (see Attention)
+            block.self_attn.dropout = 0.0
+
+    def encode(self, batch):
+        x, mask = batch["particles"], batch["mask"]
+        b = x.shape[0]
+        x = torch.cat([self.cls_token.expand(b, -1, -1), self.embed(x)], dim=1)
+        pad = ~torch.cat([mask.new_ones(b, 1), mask], dim=1)  # True = ignore
+        return self.norm(self.encoder(x, src_key_padding_mask=pad)[:, 0])
+
+
+def make_batch(batch: int, particles: int, device, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Jets with a JetClass-like spread of multiplicities (30-100 % of the slots filled)."""
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.randint(int(0.3 * particles), particles + 1, (batch,), generator=g)
+    mask = torch.arange(particles)[None, :] < counts[:, None]
+    x = torch.randn(batch, particles, 17, generator=g) * mask[..., None]
+    return {"particles": x.to(device), "mask": mask.to(device), "jets": torch.randn(batch, 5, generator=g).to(device),
+            "labels": torch.randint(0, 10, (batch,), generator=g).to(device)}
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _train_step(model, opt, batch):
+    loss = F.cross_entropy(model(batch), batch["labels"])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def _infer_step(model, batch):
+    with torch.inference_mode():
+        model(batch)
+
+
+def measure(models: dict, batch: dict, repeats: int, device, train: bool) -> dict[str, float]:
+    """Median jets/s per model over `repeats` interleaved rounds (after one warm-up round)."""
+    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for r in range(repeats + 1):
+        for name, model in models.items():
+            model.train(train)
+            _sync(device)
+            t0 = time.perf_counter()
+            _train_step(model, opts[name], batch) if train else _infer_step(model, batch)
+            _sync(device)
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    n = batch["particles"].shape[0]
+    return {k: n / statistics.median(v) for k, v in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=None, help="default: the profile's batch_size")
+    p.add_argument("--infer-batch", type=int, default=1000)
+    p.add_argument("--repeats", type=int, default=10)
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    cfg, train = tagger_config(args.profile)
+    torch.manual_seed(0)
+    models = {"ours": Tagger(cfg).to(device), "nn.TransformerEncoder": TorchEncoderTagger(cfg).to(device)}
+    params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    rows = {"train": measure(models, make_batch(args.batch or train.batch_size, cfg.num_particles, device), args.repeats, device, True),
+            "infer": measure(models, make_batch(args.infer_batch, cfg.num_particles, device, 1), args.repeats, device, False)}
+    print(f"tagger throughput, profile={args.profile}: dim={cfg.dim} layers={cfg.num_layers} heads={cfg.num_heads} "
+          f"particles={cfg.num_particles} device={device} threads={torch.get_num_threads()}")
+    print(f"{'':8s} {'ours jets/s':>12s} {'torch jets/s':>13s} {'ratio':>6s}")
+    for mode, r in rows.items():
+        print(f"{mode:8s} {r['ours']:12.0f} {r['nn.TransformerEncoder']:13.0f} {r['ours'] / r['nn.TransformerEncoder']:6.2f}")
+    print(f"parameters: ours {params['ours']:,}  nn.TransformerEncoder {params['nn.TransformerEncoder']:,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""L2-UVP of the OT solver on known-map pairs (d = 2…128), against a textbook Makkuva solver and OTT-JAX.
+
+Usage:
+    .venv/bin/python benchmarks/transport.py [--profile cpu] [--dims 2 16 64 128] [--pairs gaussian ridge]
+                                             [--no-textbook] [--no-ott] [--json OUT.json]
+
+Per pair and dimension it prints: L2-UVP of the identity, of the Gaussian (Bures) map from the
+samples' moments, of our fit (refined ∇f* and bare ∇g), of the textbook solver (identity start,
+Makkuva min–max, AdamW 1e-3, 256×3, 10 g-steps per f-step) and of OTT-JAX's `W2NeuralDual` (same
+width, its own Gaussian init, Amos' amortisation + LBFGS conjugate) — both given our wall time.
+Also exact W2 on subsamples (POT emd2) and the Sinkhorn divergence of T̂#P to Q next to T*#P's.
+OTT-JAX runs in .venv-ott (separate environment) when present, else it is reported as skipped.
+All fits use one torch thread; on a shared machine the times include contention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_pair, sinkhorn_divergence,
+                                   transport_config, w2_exact)
+
+ROOT = Path(__file__).resolve().parents[1]
+OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
+TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_steps=0, lr=1e-3, f_per_g=1,
+                g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)
+
+
+def n_samples(dim: int) -> int:
+    return 30_000 if dim >= 64 else 10_000
+
+
+def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
+    if not OTT_PYTHON.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
+        np.savez(src, x=x, y=y, xt=xt, tx=tx, width=width, batch=batch)
+        cmd = [str(OTT_PYTHON), str(ROOT / "benchmarks" / "transport_ott.py"), str(src), str(out), str(budget), "50"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
+                                                                        "PATH": "/usr/bin:/bin"})
+        if proc.returncode != 0 or not out.exists():
+            return {"error": proc.stderr[-800:]}
+        rows = json.loads(out.read_text())
+    best = min(rows, key=lambda r: r["l2_uvp"])
+    return {"l2_uvp": best["l2_uvp"], "time_to_best": best["time"], "steps": best["step"], "total_time": rows[-1]["time"],
+            "total_steps": rows[-1]["step"]}
+
+
+def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None) -> dict:
+    pair = make_pair(name, dim, seed=0)
+    x, y = pair.samples(n_samples(dim), seed=1)
+    xt = pair.sample_source(5000, np.random.default_rng(7)).astype(np.float32)
+    tx = pair.true_map(xt)
+    A, b = gaussian_map_from_samples(x, y)
+    row = {"pair": name, "dim": dim, "identity": l2_uvp(xt, tx, y), "gaussian": l2_uvp(xt @ A.T + b, tx, y)}
+    t0 = time.perf_counter()
+    m = fit(x, y, profile=profile, seed=0, progress=False, **({"steps": steps} if steps else {}))
+    row["time"] = time.perf_counter() - t0
+    mapped = m.transport(xt)
+    k = m.history["step"].index(m.history["best_step"][0])
+    row |= {"ours": l2_uvp(mapped, tx, y), "ours_bare_grad_g": l2_uvp(m.transport(xt, refine=0), tx, y),
+            "time_to_best": m.history["time"][k],
+            "w2_emd_fit": w2_exact(mapped, y, n=2000), "w2_emd_true": w2_exact(tx, y, n=2000),
+            "sinkhorn_fit": sinkhorn_divergence(mapped, y, n=1000), "sinkhorn_true": sinkhorn_divergence(tx, y, n=1000)}
+    if textbook:
+        t0 = time.perf_counter()
+        tb = fit(x, y, profile=profile, seed=0, progress=False, max_time_s=row["time"], **TEXTBOOK)
+        row |= {"textbook": l2_uvp(tb.transport(xt), tx, y), "textbook_time": time.perf_counter() - t0}
+    if ott:
+        cfg = transport_config(profile)
+        res = run_ott(x, y, xt, tx, cfg.width, cfg.batch_size, budget=row["time"])
+        row["ott"] = res if res is not None else "skipped (.venv-ott missing)"
+    return row
+
+
+def fmt(row: dict) -> str:
+    ott = row.get("ott")
+    ott_s = (f"{ott['l2_uvp']:.2f} ({ott['time_to_best']:.0f} s, {ott['steps']}/{ott['total_steps']} steps)"
+             if isinstance(ott, dict) and "l2_uvp" in ott
+             else ("error" if isinstance(ott, dict) else (ott or "-")))
+    tb = f"{row['textbook']:.2f} ({row['textbook_time']:.0f} s)" if "textbook" in row else "-"
+    return (f"| {row['pair']} | {row['dim']} | {row['identity']:.1f} | {row['gaussian']:.2f} | **{row['ours']:.2f}** "
+            f"({row['time_to_best']:.0f} s / {row['time']:.0f} s) | {row['ours_bare_grad_g']:.2f} | {tb} | {ott_s} | "
+            f"{row['w2_emd_fit']:.3f} vs {row['w2_emd_true']:.3f} | {row['sinkhorn_fit']:.3g} vs {row['sinkhorn_true']:.3g} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 16, 64, 128])
+    ap.add_argument("--pairs", nargs="+", default=["gaussian", "ridge"])
+    ap.add_argument("--small-steps", type=int, default=2000, help="training batches for d <= 16 (0: the profile's)")
+    ap.add_argument("--baseline-dims", type=int, nargs="+", default=[2, 16, 64, 128],
+                    help="dimensions at which the textbook solver and OTT-JAX also run")
+    ap.add_argument("--no-textbook", action="store_true")
+    ap.add_argument("--no-ott", action="store_true")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args()
+    print("| pair | d | identity | Gaussian map | ours: L2-UVP (time to best / total) | bare ∇g | textbook (time) | "
+          "OTT-JAX (time to best) | W2 emd: T̂#P vs T*#P | Sinkhorn div: T̂#P vs T*#P |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name in args.pairs:
+        for dim in args.dims:
+            base = dim in args.baseline_dims
+            steps = args.small_steps if dim <= 16 and args.small_steps else None
+            rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps))
+            print(fmt(rows[-1]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

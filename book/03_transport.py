@@ -1,0 +1,218 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The optimal transport map
+#
+# The calibration is a map $T$ that moves every simulated latent vector $x \sim P$ (the *source*)
+# so that the moved vectors follow the data distribution $Q$ (the *target*), while moving them as
+# little as possible:
+#
+# $$ T^\star = \arg\min_{T:\,T_\# P = Q} \; \mathbb{E}_{x\sim P} \lVert x - T(x)\rVert^2 ,
+#    \qquad W_2^2(P,Q) = \mathbb{E}_P \lVert x - T^\star(x)\rVert^2 . $$
+#
+# **Brenier's theorem.** When $P$ has a density, $T^\star$ exists, is unique, and is the gradient
+# of a convex function: $T^\star = \nabla\psi$. Conversely, *any* gradient of a convex function
+# that pushes $P$ onto $Q$ is the optimal map. So we search among convex potentials.
+#
+# **The dual.** Kantorovich duality turns the constrained problem into an unconstrained one over
+# one convex function $f$ (on the target side) and its convex conjugate
+# $f^*(x) = \sup_y \langle x, y\rangle - f(y)$:
+#
+# $$ \tfrac12 W_2^2(P,Q) = \tfrac12\mathbb{E}_P\lVert x\rVert^2 + \tfrac12\mathbb{E}_Q\lVert y\rVert^2
+#    - \min_{f\ \text{convex}} \Big( \mathbb{E}_Q f(y) + \mathbb{E}_P f^*(x) \Big), $$
+#
+# and the map is $T^\star = \nabla f^{*}$. The conjugate is itself an optimisation: the maximiser
+# $\hat y(x)$ of $\langle x, y\rangle - f(y)$ solves $\nabla f(\hat y) = x$. Makkuva et al. replace
+# it by a second convex network $g$ and play a min–max game (the paper's eq. 7); Amos (2023) shows
+# that it is better to let $\nabla g(x)$ only *predict* $\hat y(x)$ (amortisation) and to finish the
+# job with a few solver steps. Both $f$ and $g$ are **input-convex neural networks** (ICNNs):
+# non-negative weights between hidden layers, the input fed into every layer, convex
+# non-decreasing activations (zeroed softplus) and a positive-semidefinite quadratic term, so they
+# are convex for *any* parameter values and their gradients are monotone maps.
+#
+# **What our solver adds to the textbook recipe** (each measured in `benchmarks/transport.py`,
+# numbers in `benchmarks/results_transport.md`):
+#
+# 1. *Gaussian start.* Both quadratic terms start at the closed-form (Bures) map between the
+#    samples' means and covariances, $T(x) = m_t + A(x - m_s)$, and its inverse; the networks only
+#    learn the non-linear residual. On Gaussian pairs the start is already the answer.
+# 2. *Conjugate refinement.* Each batch refines $\nabla g(x)$ with a few Newton-like steps
+#    $y \leftarrow y - \eta\,A_g(\nabla f(y) - x)$ (preconditioned by $g$'s quadratic), so that the
+#    $f$-gradient is the exact one of the dual (envelope theorem), and $g$ regresses onto the refined
+#    point. The same refinement is applied when the map is used: `transport(x)` returns
+#    $\nabla f^*(x)$, still the gradient of a convex function.
+# 3. *Learning rates that let an ICNN move.* Non-negative weights parametrised through a softplus
+#    change slowly under Adam; a 10× larger learning rate with a cosine decay, a smaller one for the
+#    quadratic term, and sharper random input features made the difference between no learning and
+#    learning (see the results file).
+# 4. *Best checkpoint* on the held-out dual objective, gradient clipping, and a divergence stop.
+
+# %% tags=["parameters"]
+profile = "cpu"
+device = "cpu"
+build_dir = "build"
+layer = "z128"      # which latent array to calibrate
+seed = 0
+example_pair = "ridge"  # the 2-d example drawn below: "ridge" (non-linear map) or "gaussian"
+
+# %%
+import json
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from IPython.display import Markdown, display
+from plotly.subplots import make_subplots
+
+import mindgap_lib
+from mindgap_lib import pipeline
+from mindgap_lib.plotting import COLORS, setup_plotly
+from mindgap_lib.transport import TransportMap, check_known_map, check_known_maps, transport_config
+
+setup_plotly()
+cfg = transport_config(profile)
+print(cfg)
+
+# %% [markdown]
+# ## Validation on maps we know
+#
+# Two kinds of pairs with an exact answer (`mindgap_lib.transport.known_maps`):
+# **gaussian**: anisotropic, rotated Gaussians with a mean shift (the Brenier map is the affine
+# Bures map); **ridge**, in the spirit of Korotin et al. (2021): a Gaussian-mixture source pushed
+# through $\nabla\psi$ with $\psi(x) = \tfrac12 x^\top M x + \sum_k c_k\,\mathrm{softplus}(\beta(w_k^\top x
+# + b_k))/\beta$, convex but far from quadratic, so by Brenier $T^\star = \nabla\psi$ and no affine map
+# reproduces it. The score is the **L2-UVP**, $100\,\mathbb{E}\lVert\hat T(x) - T^\star(x)\rVert^2 /
+# \mathrm{tr\,Cov}(Q)$, in percent. We also give exact $W_2$ on subsamples (POT `emd2`) and the
+# Sinkhorn divergence between $\hat T_\# P$ and $Q$, next to the same numbers for the true map (the
+# sampling floor). Sizes come from the profile (`check_dims`, `check_samples`, `check_steps`).
+
+# %%
+results = check_known_maps(profile, seed=seed)
+cols = [("pair", "{}"), ("dim", "{}"), ("l2_uvp_identity", "{:.1f}"), ("l2_uvp_gaussian", "{:.2f}"),
+        ("l2_uvp", "{:.2f}"), ("l2_uvp_bare_grad_g", "{:.2f}"), ("w2_emd_fit", "{:.3f}"), ("w2_emd_true", "{:.3f}"),
+        ("sinkhorn_fit", "{:.3g}"), ("sinkhorn_true", "{:.3g}"), ("train_time_s", "{:.0f}")]
+header = "| " + " | ".join(c for c, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
+display(Markdown(header + "\n".join("| " + " | ".join(f.format(r.row[c]) for c, f in cols) + " |" for r in results)))
+
+# %% [markdown]
+# Columns: L2-UVP (%) of doing nothing, of the Gaussian map alone, of our fit ($\nabla f^*$) and of
+# the bare amortised $\nabla g$; exact $W_2$ of the fit and of the true map to the target sample;
+# Sinkhorn divergences likewise. The full table up to $d = 128$, with the textbook solver and
+# OTT-JAX side by side, is in `benchmarks/results_transport.md` (too slow to recompute here):
+
+# %%
+results_md = Path(mindgap_lib.__file__).resolve().parents[1] / "benchmarks" / "results_transport.md"
+if results_md.is_file():
+    display(Markdown(results_md.read_text()))
+else:
+    print(f"{results_md} not found (run benchmarks/transport.py)")
+
+# %% [markdown]
+# ## A 2-d example
+#
+# Source (blue), target (black) and transported source (red); arrows join a few source points to
+# their image, and the contours are the learned potential $g$ whose gradient is (the warm start of)
+# the map.
+
+# %%
+ex = next(r for r in results if r.row["pair"] == example_pair and r.row["dim"] == 2)
+xs, ys, tm = ex.source[:1500], ex.target[:1500], ex.tmap
+moved = tm.transport(xs)
+lo, hi = np.minimum(xs.min(0), ys.min(0)), np.maximum(xs.max(0), ys.max(0))
+gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 80), np.linspace(lo[1], hi[1], 80))
+pot = tm.potential(np.c_[gx.ravel(), gy.ravel()]).reshape(gx.shape)
+fig = go.Figure()
+fig.add_contour(x=gx[0], y=gy[:, 0], z=pot, ncontours=25, showscale=False, opacity=0.35,
+                colorscale="Greys", contours_coloring="lines", name="potential g")
+for name, pts in (("source", xs), ("target", ys), ("calibrated", moved)):
+    fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=3, color=COLORS[name], opacity=0.5),
+                    name=name)
+idx = np.arange(0, len(xs), max(1, len(xs) // 60))
+lines_x = np.column_stack([xs[idx, 0], moved[idx, 0], np.full(len(idx), np.nan)]).ravel()
+lines_y = np.column_stack([xs[idx, 1], moved[idx, 1], np.full(len(idx), np.nan)]).ravel()
+fig.add_scatter(x=lines_x, y=lines_y, mode="lines", line=dict(color="grey", width=1), name="x → T(x)")
+fig.update_layout(title=f"2-d {example_pair} pair: L2-UVP {ex.row['l2_uvp']:.2f} % "
+                  f"(Gaussian map {ex.row['l2_uvp_gaussian']:.2f} %)", width=750, height=600)
+fig.show()
+
+# %% [markdown]
+# ## The map on the tagger's latent space
+#
+# Now the real thing: source = the nominal simulation's QCD jets, target = the "data-like" variation,
+# both as the tagger's 128-d `z128` latents (chapter 02). The pipeline fits the map once per
+# configuration and caches it.
+
+# %%
+latents_dir = pipeline.ensure_latents(profile, build_dir=build_dir, device=device)
+transport_dir = pipeline.ensure_transport(profile, build_dir=build_dir, device=device, layer=layer, seed=seed)
+metrics = json.loads((Path(transport_dir) / "metrics.json").read_text())
+tmap = TransportMap.load(Path(transport_dir) / "map", device=device)
+source = np.load(Path(latents_dir) / "source.npz")[layer]
+target = np.load(Path(latents_dir) / "target.npz")[layer]
+calibrated = np.load(Path(transport_dir) / "calibrated.npz")[layer]
+print(json.dumps(metrics, indent=1))
+
+# %%
+h = tmap.history
+fig = make_subplots(rows=1, cols=3, subplot_titles=("held-out dual objective J(f)", "W2 estimate (source → map)",
+                                                    "amortisation gap ‖∇g − ŷ‖²"))
+fig.add_scatter(x=h["step"], y=h["dual"], mode="lines+markers", name="J(f)", row=1, col=1)
+fig.add_scatter(x=h["step"], y=h["w2"], mode="lines+markers", name="W2 primal", row=1, col=2)
+fig.add_scatter(x=h["step"], y=h["w2_dual"], mode="lines", name="W2 dual", row=1, col=2)
+fig.add_scatter(x=h["step"], y=h["amortization"], mode="lines+markers", name="gap", row=1, col=3)
+fig.add_vline(x=h["best_step"][0], line_dash="dot")
+fig.update_xaxes(title="step")
+fig.update_layout(height=350, width=1000, title=f"training curves (best checkpoint: step {h['best_step'][0]})")
+fig.show()
+
+# %% [markdown]
+# ### Per-dimension before / after
+#
+# Mean and standard deviation of every latent dimension: source and calibrated against target.
+# A good map puts the red points on the diagonal.
+
+# %%
+fig = make_subplots(rows=1, cols=2, subplot_titles=("per-dimension mean", "per-dimension std"))
+for col, stat in ((1, np.mean), (2, np.std)):
+    t = stat(target, axis=0)
+    lim = [float(min(t.min(), stat(source, 0).min())), float(max(t.max(), stat(source, 0).max()))]
+    fig.add_scatter(x=t, y=stat(source, axis=0), mode="markers", marker=dict(color=COLORS["source"], size=5),
+                    name="source", showlegend=col == 1, row=1, col=col)
+    fig.add_scatter(x=t, y=stat(calibrated, axis=0), mode="markers", marker=dict(color=COLORS["calibrated"], size=5),
+                    name="calibrated", showlegend=col == 1, row=1, col=col)
+    fig.add_scatter(x=lim, y=lim, mode="lines", line=dict(color="grey", dash="dot"), showlegend=False, row=1, col=col)
+    fig.update_xaxes(title="target", row=1, col=col)
+fig.update_layout(height=420, width=950)
+fig.show()
+
+dims = np.argsort(-np.abs(source.mean(0) - target.mean(0)) / (target.std(0) + 1e-9))[:3]
+fig = make_subplots(rows=1, cols=3, subplot_titles=[f"{layer}[{d}]" for d in dims])
+for i, d in enumerate(dims):
+    for name, arr in (("source", source), ("target", target), ("calibrated", calibrated)):
+        fig.add_histogram(x=arr[:, d], histnorm="probability density", nbinsx=40, opacity=0.5,
+                          marker_color=COLORS[name], name=name, showlegend=i == 0, row=1, col=i + 1)
+fig.update_layout(barmode="overlay", height=330, width=1000, title="the three most shifted dimensions")
+fig.show()
+
+# %%
+shift_before = float(np.mean(np.abs(source.mean(0) - target.mean(0)) / (target.std(0) + 1e-9)))
+shift_after = float(np.mean(np.abs(calibrated.mean(0) - target.mean(0)) / (target.std(0) + 1e-9)))
+numbers = {
+    "known_maps": [r.row for r in results],
+    "w2_init": metrics["w2_init"], "w2": metrics["w2"], "train_time_s": metrics["train_time_s"],
+    "mean_shift_over_std_before": shift_before, "mean_shift_over_std_after": shift_after,
+    "best_step": metrics["best_step"],
+}
+print(json.dumps(numbers, indent=1, default=float))
+pipeline.save_chapter_numbers(profile, build_dir, "03_transport", numbers)

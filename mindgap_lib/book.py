@@ -1,0 +1,240 @@
+"""Build the Jupyter Book from executed notebooks (Jupyter Book itself never executes anything).
+
+The executed chapters of ``build/<profile>/notebooks/`` are staged with ``_config.yml``, a table of
+contents trimmed to the chapters that ran, and ``intro.md`` rendered from ``book/intro.md`` with the
+"paper vs ours" table filled from ``build/<profile>/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .pipeline import profile_root
+
+__all__ = ["BookError", "stage_book", "build_book", "paper_vs_ours", "render_intro", "TABLE_MARKER", "RUN_MARKER"]
+
+TABLE_MARKER = "<!-- paper-vs-ours -->"
+RUN_MARKER = "<!-- run-info -->"
+
+
+class BookError(ValueError):
+    """Nothing to build from (no executed chapters), or Jupyter Book failed."""
+
+
+# ---------------------------------------------------------------- the "paper vs ours" table
+
+def _get(metrics: Mapping[str, Any], path: str) -> Any:
+    node: Any = metrics
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, Mapping) and "value" in value:
+        err = value.get("err")
+        return _fmt(value["value"], digits) + (f" ± {_fmt(err, 2)}" if err is not None else "")
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def _auc(kind: str) -> Callable[[Mapping], str]:
+    def ours(m: Mapping) -> str:
+        cells = [f"{layer} {_fmt(_get(m, f'evaluation.auc.{kind}.{layer}'))}" for layer in ("z128", "penultimate", "logits")]
+        return "; ".join(cells)
+    return ours
+
+
+def _closure(m: Mapping) -> str:
+    closure = _get(m, "evaluation.closure") or {}
+    cells = [f"{name}: {_fmt(c.get('w1_source'))} → {_fmt(c.get('w1_calibrated'))}"
+             for name, c in closure.items() if isinstance(c, Mapping)]
+    return "; ".join(cells) or "—"
+
+
+def _post_activation(m: Mapping) -> str:
+    row = _get(m, "evaluation.post_activation.auc.calibrated_z128_post_vs_target") or {}
+    return "; ".join(f"{layer} {_fmt(cell)}" for layer, cell in row.items()) or "—"
+
+
+def _scan(m: Mapping) -> str:
+    points = _get(m, "scan.points") or []
+    return "; ".join(f"{p.get('variation')}: {_fmt(p.get('ess_fraction'))}" for p in points) or "—"
+
+
+def _ratio(m: Mapping, a: str, b: str) -> str:
+    return f"{_fmt(_get(m, a))} → {_fmt(_get(m, b))}"
+
+
+# (what, the paper's figure/number, ours from metrics.json, chapter notebook)
+ROWS: tuple[tuple[str, str, Callable[[Mapping], str], str], ...] = (
+    ("Fig. 1: charged-track d0, target / source width",
+     "wider in the target (IP smearing +10–30 %)", lambda m: _fmt(_get(m, "chapters.01_datasets.d0_width_ratio")), "01_datasets"),
+    ("Fig. 1: jet constituents, mean source → target",
+     "shifted by μR, μF × 2", lambda m: _ratio(m, "chapters.01_datasets.nparticles_mean_source", "chapters.01_datasets.nparticles_mean_target"),
+     "01_datasets"),
+    ("Table 1: tagger accuracy (ten classes)", "not quoted (trained on 100 M JetClass jets)",
+     lambda m: _fmt(_get(m, "tagger.accuracy")), "02_tagger"),
+    ("Tagger macro AUC (one vs rest)", "not quoted", lambda m: _fmt(_get(m, "tagger.macro_auc")), "02_tagger"),
+    ("Table 2 / eq. 7: W2 source → target, before → after the map", "not quoted",
+     lambda m: _ratio(m, "transport.w2_init", "transport.w2"), "03_transport"),
+    ("Fig. 3: PCA corner plots of z128", "discrepancy visibly removed",
+     lambda m: "see the figure" if _get(m, "evaluation") else "—", "04_closure"),
+    ("Fig. 4a: AUC source vs target", "largest at z128, smaller deeper", _auc("source_vs_target"), "04_closure"),
+    ("Fig. 4a / 9: AUC calibrated vs target", "z128 ≈ 1.0; penultimate ≈ 0.5; logits ≈ 0.5",
+     _auc("calibrated_vs_target"), "04_closure"),
+    ("Null test: AUC target vs target", "0.5 by construction", _auc("target_vs_target"), "04_closure"),
+    ("Fig. 5 / 11: log-likelihood ratios, W1 to target (source → calibrated)",
+     "clear discrepancy, substantially reduced", _closure, "04_closure"),
+    ("Fig. 4b / eq. 5: overlap of source and target, vertical-calibration ESS fraction",
+     "nearly disjoint supports: reweighting dilutes", lambda m: _fmt(_get(m, "evaluation.vertical.ess_fraction")),
+     "05_vertical_vs_horizontal"),
+    ("Eq. 5 vs overlap: vertical ESS fraction for IP smearing of 10, 20, 30 %", "not shown", _scan,
+     "05_vertical_vs_horizontal"),
+    ("Beyond the paper: map fitted after the GELU (z128_post), AUC calibrated vs target", "not studied",
+     _post_activation, "05_vertical_vs_horizontal"),
+)
+
+
+def paper_vs_ours(metrics: Mapping[str, Any], chapters: set[str] | None = None) -> str:
+    """The markdown table of every figure and number of the paper beside ours (``—``: not run)."""
+    lines = ["| figure / number | paper | ours | chapter |", "| --- | --- | --- | --- |"]
+    for what, paper, ours, chapter in ROWS:
+        try:
+            value = ours(metrics)
+        except (TypeError, KeyError, AttributeError):
+            value = "—"
+        link = f"[{chapter[:2]}]({chapter}.ipynb)" if chapters is None or chapter in chapters else chapter[:2]
+        lines.append(f"| {what} | {paper} | {value} | {link} |")
+    return "\n".join(lines)
+
+
+def render_intro(template: str, metrics: Mapping[str, Any], chapters: set[str] | None = None) -> str:
+    """Fill the intro's markers: the table and a line saying which run the numbers come from."""
+    versions = metrics.get("versions", {})
+    hashes = ", ".join(f"`{v}`" for v in (metrics.get("config_hashes") or {}).values()) or "none yet"
+    run = (f"Numbers below: profile **{metrics.get('profile', '?')}**, artifacts {hashes}; "
+           f"mindgap_lib {versions.get('mindgap_lib', '?')}, torch {versions.get('torch', '?')}, "
+           f"pythia8mc {versions.get('pythia8mc', '?')}.")
+    text = template.replace(RUN_MARKER, run).replace(TABLE_MARKER, paper_vs_ours(metrics, chapters))
+    if chapters is not None:  # links to chapters left out of this build become plain text
+        text = re.sub(r"\[([^\]]+)\]\((\d\d_\w+)\.ipynb\)",
+                      lambda m: m.group(0) if m.group(2) in chapters else f"{m.group(1)} (not in this build)", text)
+    return text
+
+
+# ---------------------------------------------------------------- staging and building
+
+def _trim_toc(toc: str, present: set[str]) -> str:
+    keep = []
+    for line in toc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("- file: book/") and stripped.split("book/", 1)[1] not in present:
+            continue
+        keep.append(line)
+    return "\n".join(keep) + "\n"
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _stage_notebook(path: Path, dest: Path) -> None:
+    """Copy an executed notebook, dropping what cannot render without a kernel.
+
+    Outputs of ``remove-output`` cells and live-widget views are removed here (papermill saves no
+    widget state, so a static page could only show an empty box), which also keeps MyST-NB from
+    adding require.js and the widget manager from a CDN to the page.
+    """
+    nb = json.loads(path.read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        if "remove-output" in cell.get("metadata", {}).get("tags", []):
+            cell["outputs"] = []
+        cell["outputs"] = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+    nb.get("metadata", {}).pop("widgets", None)
+    dest.write_text(json.dumps(nb))
+
+
+def _dedupe_inline_scripts(html_dir: Path) -> None:
+    """Drop repeated identical inline ``<script>`` lines (Jupyter Book 1.0 emits sphinx-thebe's config twice,
+    a "THEBE_JS_URL has already been declared" error in every page)."""
+    for page in html_dir.rglob("*.html"):
+        lines, seen, changed = page.read_text().splitlines(keepends=True), set(), False
+        out = []
+        for line in lines:
+            key = line.strip()
+            if key.startswith("<script>const THEBE_JS_URL") and key in seen:
+                changed = True
+                continue
+            seen.add(key)
+            out.append(line)
+        if changed:
+            page.write_text("".join(out))
+
+
+def stage_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike = "build",
+               project_dir: str | os.PathLike = ".") -> Path:
+    """Copy config, toc, the rendered intro and the executed notebooks into ``<root>/book_src``."""
+    project, root = Path(project_dir), profile_root(profile, build_dir)
+    executed = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    executed = [p for p in executed if not p.name.endswith(".failed.ipynb")]
+    if not executed:
+        raise BookError(f"no executed chapters under {root / 'notebooks'}: run `mindgap run --profile {profile}` first")
+    src = root / "book_src"
+    shutil.rmtree(src, ignore_errors=True)
+    (src / "book").mkdir(parents=True)
+    shutil.copy2(project / "_config.yml", src / "_config.yml")
+    present = {p.stem for p in executed}
+    toc = (project / "_toc.yml").read_text()
+    missing = [line.split("book/", 1)[1].strip() for line in toc.splitlines() if "- file: book/" in line]
+    for name in sorted(set(missing) - present):
+        warnings.warn(f"chapter {name} has no executed notebook in {root / 'notebooks'}; left out of the book",
+                      stacklevel=2)
+    (src / "_toc.yml").write_text(_trim_toc(toc, present))
+    for nb in executed:
+        _stage_notebook(nb, src / "book" / nb.name)
+    metrics_path = root / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    intro = (project / "book" / "intro.md").read_text()
+    (src / "book" / "intro.md").write_text(render_intro(intro, metrics, present))
+    return src
+
+
+def _jupyter_book() -> list[str]:
+    script = Path(sys.executable).with_name("jupyter-book")
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("jupyter-book")
+    if not found:
+        raise BookError("jupyter-book not found: install the project (`make install`)")
+    return [found]
+
+
+def build_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike = "build",
+               out: str | os.PathLike = ".", project_dir: str | os.PathLike = ".", quiet: bool = True) -> Path:
+    """Stage and build the HTML book; returns ``<out>/_build/html``."""
+    src = stage_book(profile, build_dir, project_dir)
+    out = Path(out).resolve()
+    cmd = [*_jupyter_book(), "build", str(src), "--path-output", str(out), "--all"] + (["-q"] if quiet else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BookError(f"jupyter-book build failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    html = out / "_build" / "html"
+    if not (html / "index.html").is_file():
+        raise BookError(f"jupyter-book finished but {html / 'index.html'} is missing:\n{proc.stdout[-2000:]}")
+    _dedupe_inline_scripts(html)
+    return html

@@ -1,0 +1,125 @@
+"""Closure in the tagger's output: class probabilities, physics log-likelihood ratios, distances.
+
+Downstream analyses use the tagger through discriminants such as ``log(p_Hbb / p_QCD)``; a
+calibration is judged by how close these get to the target's, measured by the 1-Wasserstein
+distance (unbinned, in the observable's own units) and a chi^2/ndf between normalised
+histograms (binned, with sum-of-weights-squared errors on both sides).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+from scipy.stats import wasserstein_distance
+
+from ..schema import CLASSES
+from .inputs import EvaluateError
+
+__all__ = ["LLRS", "probabilities", "physics_llrs", "observables", "common_edges", "weighted_hist",
+           "chi2_ndf", "w1", "closure_numbers", "hist_data"]
+
+# name -> (numerator class, denominator class): the discriminants of the paper's Figs 5 and 11
+LLRS: dict[str, tuple[str, str]] = {
+    "log_pHbb_pQCD": ("Hbb", "QCD"),
+    "log_pHcc_pQCD": ("Hcc", "QCD"),
+    "log_pHcc_pTbqq": ("Hcc", "Tbqq"),
+    "log_pTbqq_pQCD": ("Tbqq", "QCD"),
+}
+
+
+def _check_logits(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[1] != len(CLASSES):
+        raise EvaluateError(f"logits must have shape (N, {len(CLASSES)}) in the order {CLASSES}, got {logits.shape}")
+    return logits
+
+
+def probabilities(logits: np.ndarray) -> dict[str, np.ndarray]:
+    """``p_<class>`` for the ten classes (softmax of the logits)."""
+    p = softmax(_check_logits(logits), axis=1)
+    return {f"p_{c}": p[:, i] for i, c in enumerate(CLASSES)}
+
+
+def physics_llrs(logits: np.ndarray) -> dict[str, np.ndarray]:
+    """The log-likelihood ratios of :data:`LLRS` as differences of log-softmax (no overflow)."""
+    logp = log_softmax(_check_logits(logits), axis=1)
+    idx = {c: i for i, c in enumerate(CLASSES)}
+    return {name: logp[:, idx[num]] - logp[:, idx[den]] for name, (num, den) in LLRS.items()}
+
+
+def observables(logits: np.ndarray) -> dict[str, np.ndarray]:
+    """Both: the four LLRs then the ten probabilities."""
+    return {**physics_llrs(logits), **probabilities(logits)}
+
+
+def common_edges(reference: np.ndarray, bins: int = 40, quantiles: tuple[float, float] = (0.005, 0.995)) -> np.ndarray:
+    """Uniform bin edges spanning the central quantiles of `reference` (the target)."""
+    lo, hi = np.quantile(np.asarray(reference, dtype=np.float64), quantiles)
+    if not hi > lo:
+        hi = lo + 1e-6
+    return np.linspace(lo, hi, bins + 1)
+
+
+def weighted_hist(x: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(sum w, sum w^2) per bin; values outside the edges are folded into the first/last bin."""
+    x = np.clip(np.asarray(x, dtype=np.float64), edges[0], edges[-1])
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != x.shape:
+        raise EvaluateError(f"histogram: {len(w)} weights for {len(x)} values")
+    return np.histogram(x, edges, weights=w)[0], np.histogram(x, edges, weights=w * w)[0]
+
+
+def chi2_ndf(x: np.ndarray, y: np.ndarray, edges: np.ndarray, wx: np.ndarray | None = None,
+             wy: np.ndarray | None = None) -> float:
+    """chi^2 / ndf between the unit-normalised histograms of `x` and `y` (shapes only).
+
+    Each bin's variance is ``sum w^2 / (sum w)^2`` from both samples; bins empty in both are
+    dropped and one degree of freedom is lost to the normalisation.
+    """
+    hx, vx = weighted_hist(x, edges, wx)
+    hy, vy = weighted_hist(y, edges, wy)
+    nx, ny = hx.sum(), hy.sum()
+    if nx <= 0 or ny <= 0:
+        raise EvaluateError("chi2: a histogram is empty")
+    var = vx / nx**2 + vy / ny**2
+    used = var > 0
+    ndf = int(used.sum()) - 1
+    if ndf < 1:
+        return float("nan")
+    return float(np.sum((hx[used] / nx - hy[used] / ny) ** 2 / var[used]) / ndf)
+
+
+def w1(x: np.ndarray, y: np.ndarray, wx: np.ndarray | None = None, wy: np.ndarray | None = None) -> float:
+    """Unbinned 1-Wasserstein distance between (weighted) samples (scipy)."""
+    return float(wasserstein_distance(x, y, u_weights=wx, v_weights=wy))
+
+
+def closure_numbers(target: np.ndarray, samples: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
+                    edges: np.ndarray, null: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """``w1_<name>`` and ``chi2ndf_<name>`` to `target` for each (values, weights) in `samples`.
+
+    `null` (two halves of the target) adds ``w1_null`` and ``chi2ndf_null``: the floor set by
+    the sample sizes, which no calibration can beat.
+    """
+    out: dict[str, float] = {}
+    for name, (x, w) in samples.items():
+        out[f"w1_{name}"] = w1(x, target, w)
+    for name, (x, w) in samples.items():
+        out[f"chi2ndf_{name}"] = chi2_ndf(x, target, edges, w)
+    if null is not None:
+        out["w1_null"] = w1(*null)
+        out["chi2ndf_null"] = chi2_ndf(*null, edges)
+    return out
+
+
+def hist_data(samples: Mapping[str, tuple[np.ndarray, np.ndarray | None]], edges: np.ndarray) -> dict:
+    """Unit-area densities and their errors per sample, for the chapters' ratio plots."""
+    out: dict = {"edges": edges.tolist()}
+    widths = np.diff(edges)
+    for name, (x, w) in samples.items():
+        h, v = weighted_hist(x, edges, w)
+        norm = h.sum() * widths
+        out[name] = {"density": (h / norm).tolist(), "error": (np.sqrt(v) / norm).tolist()}
+    return out

@@ -1,0 +1,76 @@
+"""The solver's settings: the ``[transport]`` section of a profile as a dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..config import apply_overrides, build_dataclass, load_profile
+
+__all__ = ["TransportConfig", "transport_config", "TransportError"]
+
+
+class TransportError(ValueError):
+    """Bad input to the solver (non-finite rows, wrong shapes, too few samples) or a diverged run."""
+
+
+@dataclass
+class TransportConfig:
+    """Architecture and optimisation of the ICNN pair (Table 2 of the paper for the ``paper`` profile)."""
+
+    blocks: int = 1                 # chained ICNN blocks per potential
+    layers: int = 2                 # layers per block
+    width: int = 64                 # hidden units per layer
+    neural_init: float = 0.1        # initial gain of the neural part (the quadratic holds the init map)
+    init: str = "gaussian"          # "gaussian": start at the Bures map; "identity": start at T(x) = x
+    standardize: str = "isotropic"  # "isotropic" | "diagonal" | "none" (see TransportMap)
+    steps: int = 1000               # training batches (each: one conjugate solve)
+    batch_size: int = 512
+    lr: float = 1e-3
+    lr_min_factor: float = 0.01     # cosine schedule floor, as a fraction of lr
+    warmup_steps: int = 0
+    weight_decay: float = 0.0       # AdamW decay of the neural weights (never of the quadratic)
+    quad_lr_scale: float = 0.1      # the quadratic term's lr relative to lr
+    clip: float = 1.0               # gradient-norm clipping per network
+    f_per_g: int = 1                # f-updates per cycle
+    g_per_f: int = 1                # g-updates per cycle (a cycle has max of the two batches)
+    conj_steps: int = 3             # refinement steps of the conjugate from ∇g (0 = Makkuva min-max)
+    conj_step_size: float = 1.0
+    g_loss: str = "regression"      # "regression" (Amos) | "objective" (Makkuva)
+    map_refine_steps: int = 10      # conjugate steps from ∇g when applying the map (0 = the bare ∇g)
+    val_fraction: float = 0.1
+    val_size: int = 4096            # at most this many held-out points per side
+    val_every: int = 100            # steps between validations (history resolution)
+    threads: int = 0                # torch threads; 0 leaves torch's default (the machine's cores)
+    max_time_s: float = 0.0         # stop (validate, keep the best) after this many seconds; 0 = no limit
+    # the known-map validation of chapter 03 (not used by the solver itself)
+    check_dims: tuple = (2, 16)     # dimensions of the known-map pairs
+    check_samples: int = 10000      # samples per side
+    check_steps: int = 1000         # training batches per validation fit
+
+    def __post_init__(self) -> None:
+        positive = ("blocks", "layers", "width", "steps", "batch_size", "f_per_g", "g_per_f", "val_every", "val_size")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise TransportError(f"[transport] {name} must be >= 1, got {getattr(self, name)}")
+        choices = {"init": ("gaussian", "identity"), "standardize": ("isotropic", "diagonal", "none"),
+                   "g_loss": ("regression", "objective")}
+        for name, known in choices.items():
+            if getattr(self, name) not in known:
+                raise TransportError(f"[transport] {name}={getattr(self, name)!r} not one of {', '.join(known)}")
+        if not 0 < self.val_fraction < 1:
+            raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:
+            raise TransportError("[transport] conj_steps and map_refine_steps must be >= 0 and lr > 0")
+        if self.g_loss == "regression" and self.conj_steps == 0:
+            raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
+
+
+def transport_config(profile: str | os.PathLike | Mapping[str, Any] = "cpu", **overrides: Any) -> TransportConfig:
+    """The ``[transport]`` section of `profile` with `overrides`; unknown names are errors naming them."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TransportConfig)}
+    values = {**defaults, **load_profile(profile).get("transport", {})}
+    values = apply_overrides(values, overrides, where="transport override(s)")
+    return build_dataclass(TransportConfig, values, "[transport]")

@@ -1,0 +1,157 @@
+"""`fit` (arrays → TransportMap) and `fit_latents` (the pipeline stage on the tagger's latents)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from .config import TransportConfig, TransportError, transport_config
+from .map import TransportMap
+from .metrics import w2_exact
+from .train import Solver
+
+__all__ = ["fit", "fit_latents", "check_samples", "LATENT_KEYS"]
+
+LATENT_KEYS = ("z128", "z128_post", "penultimate", "logits", "jet_pt", "jet_eta")
+
+
+def check_samples(source: Any, target: Any, batch_size: int, names: tuple[str, str] = ("source", "target")) -> tuple[np.ndarray, np.ndarray]:
+    """Both samples as float32 (n, d) arrays; errors name the sample and the offending rows."""
+    out = []
+    for name, arr in zip(names, (source, target)):
+        arr = np.asarray(arr)
+        if arr.ndim != 2:
+            raise TransportError(f"{name}: expected a 2-d array (n, d), got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise TransportError(f"{name}: expected numbers, got dtype {arr.dtype}")
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        if bad.size:
+            raise TransportError(f"{name}: {bad.size} row(s) with NaN or inf, first at row(s) {bad[:5].tolist()}")
+        out.append(arr.astype(np.float32, copy=False))
+    if out[0].shape[1] != out[1].shape[1]:
+        raise TransportError(f"dimension mismatch: {names[0]} has d={out[0].shape[1]}, {names[1]} has d={out[1].shape[1]}")
+    for name, arr in zip(names, out):
+        if len(arr) < batch_size:
+            raise TransportError(f"{name}: {len(arr)} samples, fewer than batch_size={batch_size} "
+                                 "(lower batch_size or provide more samples)")
+    return out[0], out[1]
+
+
+def _scaler(target: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) from the target sample: the solver's coordinates are (x − shift) / scale."""
+    d = target.shape[1]
+    shift = target.mean(0)
+    std = target.std(0)
+    if mode == "none":
+        return np.zeros(d, np.float32), np.ones(d, np.float32)
+    if mode == "isotropic":
+        scale = np.full(d, np.sqrt(np.mean(std**2)))
+    else:
+        scale = std
+    return shift.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
+
+
+def _split(x: np.ndarray, frac: float, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    perm = rng.permutation(len(x))
+    n_val = min(cap, max(1, int(round(frac * len(x)))))
+    return x[perm[n_val:]], x[perm[:n_val]]
+
+
+def fit(source: np.ndarray, target: np.ndarray, profile: str | os.PathLike | Mapping[str, Any] = "cpu", seed: int = 0,
+        device: str = "cpu", progress: bool = True, **overrides: Any) -> TransportMap:
+    """Learn the Brenier map source → target with a pair of ICNNs on the Kantorovich dual.
+
+    Arguments:
+        source, target: samples with shape (n, d) and (m, d); rows must be finite.
+        profile: a profile name/path/dict whose ``[transport]`` section sets the solver.
+        seed: seeds the initialisation, the validation split and the batches (same seed → same map).
+        device: "cpu" or "cuda".
+        progress: show a tqdm bar with the running dual objective and W2 estimate.
+        overrides: any `TransportConfig` field, e.g. ``steps=200``; unknown names are errors.
+
+    Returns:
+        A `TransportMap` at the best validation checkpoint; ``.history`` holds per-validation
+        ``dual`` (held-out J(f)), ``w2`` (primal W2 estimate, original units), ``w2_dual``,
+        ``val_loss``, ``amortization``, ``conj_residual``, ``lr``, ``time``.
+    """
+    cfg = transport_config(profile, **overrides)
+    threads = torch.get_num_threads()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _fit(source, target, cfg, seed, device, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str, progress: bool) -> TransportMap:
+    n_train_min = int(np.ceil(cfg.batch_size / (1 - cfg.val_fraction)))
+    source, target = check_samples(source, target, n_train_min)
+    shift, scale = _scaler(target, cfg.standardize)
+    rng = np.random.default_rng(seed)
+    xs, xv = _split((source - shift) / scale, cfg.val_fraction, cfg.val_size, rng)
+    ys, yv = _split((target - shift) / scale, cfg.val_fraction, cfg.val_size, rng)
+    as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    solver = Solver(as_t(xs), as_t(ys), (as_t(xv), as_t(yv)), cfg, seed, as_t(scale))
+    f, g = solver.run(progress=progress)
+    return TransportMap(f, g, shift, scale, dataclasses.asdict(cfg) | {"seed": seed}, solver.history)
+
+
+def _load_layer(path: Path, layer: str) -> np.ndarray:
+    if not path.is_file():
+        raise FileNotFoundError(f"latents file not found: {path}")
+    with np.load(path) as npz:
+        if layer not in npz.files:
+            raise TransportError(f"{path}: no array {layer!r} (has: {', '.join(npz.files)})")
+        arr = npz[layer]
+    if arr.ndim == 1:
+        raise TransportError(f"{path}: {layer!r} is 1-d (shape {arr.shape}); transport needs (n, d) features")
+    return arr
+
+
+def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def fit_latents(latents_dir: str | os.PathLike, out_dir: str | os.PathLike, layer: str = "z128",
+                profile: str | os.PathLike | Mapping[str, Any] = "cpu", seed: int = 0, device: str = "cpu",
+                progress: bool = True, **overrides: Any) -> dict[str, Any]:
+    """Fit source.npz[layer] → target.npz[layer]; write out_dir/{map/, calibrated.npz, metrics.json}.
+
+    Returns the metrics dict (also in metrics.json): at the best checkpoint the held-out dual
+    objective, ``w2`` (transport cost of the map, √E‖x − T(x)‖²), ``w2_init`` (the same for the
+    Gaussian start), ``w2_dual``; exact W2 on ≤2000-point subsamples between source and target
+    (``w2_emd_before``) and between calibrated source and target (``w2_emd_after``); training time.
+    """
+    latents_dir, out_dir = Path(latents_dir), Path(out_dir)
+    source = _load_layer(latents_dir / "source.npz", layer)
+    target = _load_layer(latents_dir / "target.npz", layer)
+    t0 = time.perf_counter()
+    tmap = fit(source, target, profile=profile, seed=seed, device=device, progress=progress, **overrides)
+    train_time = time.perf_counter() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmap.save(out_dir / "map")
+    calibrated = tmap.transport(source.astype(np.float32))
+    _atomic_npz(out_dir / "calibrated.npz", **{layer: calibrated})
+    h = tmap.history
+    best = h["best_step"][0]
+    k = h["step"].index(best)
+    metrics = {"layer": layer, "n_source": len(source), "n_target": len(target), "dim": source.shape[1],
+               "best_step": best, "dual": h["dual"][k], "val_loss": h["val_loss"][k], "w2": h["w2"][k],
+               "w2_dual": h["w2_dual"][k], "w2_init": h["w2"][0], "amortization": h["amortization"][k],
+               "w2_emd_before": w2_exact(source, target, n=2000), "w2_emd_after": w2_exact(calibrated, target, n=2000),
+               "train_time_s": train_time,
+               "diverged": "diverged_at" in h, "seed": seed, "device": device}
+    tmp = out_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=1, default=float))
+    os.replace(tmp, out_dir / "metrics.json")
+    return metrics

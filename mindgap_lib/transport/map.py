@@ -1,0 +1,123 @@
+"""`TransportMap`: the fitted pair of potentials, applied in original coordinates, saved without pickle.
+
+The solver works on standardised data u = (x − shift) / scale (the target's scaler, applied to both
+samples) and maps back with x = shift + scale · u. With a single (isotropic) scale the map stays the
+gradient of a convex function in original coordinates — T(x) = ∇[scale² g((x − shift)/scale) +
+⟨shift, x⟩] — and it is the Euclidean Brenier map. A per-dimension ("diagonal") scale, as in the
+paper, conjugates ∇g by a diagonal matrix: the result is the Brenier map for the standardised cost,
+a monotone map but in general not a gradient in original coordinates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .dual import solve_conjugate
+from .icnn import ICNN, ICNNConfig
+
+__all__ = ["TransportMap", "WEIGHTS_FILE", "CONFIG_FILE"]
+
+WEIGHTS_FILE = "weights.pt"
+CONFIG_FILE = "config.json"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class TransportMap:
+    """T = ∇g (source → target) and its inverse ∇f (target → source), in original coordinates.
+
+    Arguments:
+        f, g: the potentials on the target and source side (standardised coordinates).
+        shift, scale: the scaler, arrays with shape (d,).
+        config: the solver configuration (JSON-serialisable), kept with the weights.
+        history: training curves, dict of lists (see `fit`).
+    """
+
+    def __init__(self, f: ICNN, g: ICNN, shift: np.ndarray, scale: np.ndarray, config: dict[str, Any],
+                 history: dict[str, list] | None = None) -> None:
+        self.f, self.g = f.eval(), g.eval()
+        self.shift = np.asarray(shift, dtype=np.float32)
+        self.scale = np.asarray(scale, dtype=np.float32)
+        self.config = dict(config)
+        self.history = history or {}
+
+    @property
+    def dim(self) -> int:
+        return self.g.config.dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.g.quadratic.L.device
+
+    def _apply(self, net: ICNN, x: np.ndarray, chunk: int, refine: int = 0) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"TransportMap expects an array of shape (n, {self.dim}), got {x.shape}")
+        out = np.empty_like(x)
+        for i in range(0, len(x), chunk):
+            u = torch.from_numpy((x[i:i + chunk] - self.shift) / self.scale).to(self.device)
+            v = net.grad(u)
+            if refine:
+                v, _ = solve_conjugate(self.f, u, v, self.g.quadratic.matrix().detach(), refine,
+                                       float(self.config.get("conj_step_size", 1.0)))
+            out[i:i + chunk] = v.detach().cpu().numpy() * self.scale + self.shift
+        return out
+
+    def transport(self, x: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
+        """Source → target, shape (n, d) in and out: ∇g(x), refined by ``refine`` conjugate steps.
+
+        The refinement (default: the config's ``map_refine_steps``) solves ∇f(y) = x from the warm
+        start ∇g(x), i.e. returns ∇f*(x): still the gradient of a convex function (f*), and the map
+        the dual actually optimised. ``refine=0`` gives the bare amortised ∇g.
+        """
+        steps = int(self.config.get("map_refine_steps", 0)) if refine is None else int(refine)
+        return self._apply(self.g, x, chunk, steps)
+
+    def inverse(self, y: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """Target → source: ∇f (≈ (∇g)⁻¹ once trained)."""
+        return self._apply(self.f, y, chunk)
+
+    def potential(self, x: np.ndarray) -> np.ndarray:
+        """g at x (standardised coordinates' potential evaluated at the standardised x), for plots."""
+        u = torch.from_numpy((np.asarray(x, np.float32) - self.shift) / self.scale).to(self.device)
+        with torch.no_grad():
+            return self.g(u).cpu().numpy()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``path/weights.pt`` (state dicts + scaler tensors) and ``path/config.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {"f": self.f.state_dict(), "g": self.g.state_dict(),
+                 "shift": torch.from_numpy(self.shift), "scale": torch.from_numpy(self.scale)}
+        tmp = path / (WEIGHTS_FILE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path / WEIGHTS_FILE)
+        meta = {"icnn": vars(self.g.config), "config": self.config, "history": self.history}
+        _atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=1, default=float))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "TransportMap":
+        """Rebuild a saved map (``torch.load(weights_only=True)``: tensors only, no pickled objects)."""
+        path = Path(path)
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            if not (path / name).is_file():
+                raise FileNotFoundError(f"no transport map at {path}: missing {name}")
+        meta = json.loads((path / CONFIG_FILE).read_text())
+        state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
+        nets = []
+        for key in ("f", "g"):
+            net = ICNN(ICNNConfig(**meta["icnn"])).to(device)
+            net.load_state_dict(state[key])
+            nets.append(net)
+        return cls(nets[0], nets[1], state["shift"].numpy(), state["scale"].numpy(), meta["config"], meta["history"])

@@ -1,0 +1,185 @@
+"""The training loop: alternating f/g updates on the dual, validation, best checkpoint, divergence stop."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+import warnings
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .config import TransportConfig, TransportError
+from .dual import dual_value, f_loss, g_loss, solve_conjugate
+from .icnn import ICNN, ICNNConfig
+from .init import gaussian_map_from_samples
+
+__all__ = ["Solver", "DivergenceWarning"]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training produced a non-finite loss; the best finite checkpoint was kept."""
+
+
+def _optimizer(net: ICNN, cfg: TransportConfig) -> torch.optim.Optimizer:
+    quad = list(net.quadratic.parameters())
+    ids = {id(p) for p in quad} | {id(net.gain)}
+    neural = [p for p in net.parameters() if id(p) not in ids]
+    groups = [{"params": neural, "weight_decay": cfg.weight_decay},
+              {"params": [net.gain], "weight_decay": 0.0},
+              {"params": quad, "weight_decay": 0.0, "lr": cfg.lr * cfg.quad_lr_scale}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _schedule(opt: torch.optim.Optimizer, cfg: TransportConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine annealing to lr · lr_min_factor."""
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        return cfg.lr_min_factor + (1 - cfg.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t))
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _clone_state(*nets: nn.Module) -> list[dict[str, Tensor]]:
+    return [copy.deepcopy(n.state_dict()) for n in nets]
+
+
+class Solver:
+    """Holds the standardised data, the two potentials and their optimisers for one fit."""
+
+    def __init__(self, source: Tensor, target: Tensor, val: tuple[Tensor, Tensor], cfg: TransportConfig,
+                 seed: int, out_scale: Tensor) -> None:
+        self.cfg, self.x, self.y = cfg, source, target
+        self.xv, self.yv = val
+        self.out_scale = out_scale                               # per-dim scale back to original units
+        dim = source.shape[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            icfg = ICNNConfig(dim=dim, blocks=cfg.blocks, layers=cfg.layers, width=cfg.width, neural_init=cfg.neural_init)
+            self.f, self.g = ICNN(icfg).to(source.device), ICNN(icfg).to(source.device)
+        if cfg.init == "gaussian":
+            self._init_gaussian()
+        self.opt_f, self.opt_g = _optimizer(self.f, cfg), _optimizer(self.g, cfg)
+        self.sched = [_schedule(self.opt_f, cfg), _schedule(self.opt_g, cfg)]
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.history: dict[str, list] = {k: [] for k in ("step", "time", "lr", "dual", "w2", "w2_dual", "val_loss",
+                                                          "amortization", "conj_residual")}
+        self.best = (math.inf, _clone_state(self.f, self.g), 0)
+
+    def _init_gaussian(self) -> None:
+        """g's quadratic at the Bures map between the moments, f's at its inverse."""
+        A, b = gaussian_map_from_samples(self.x.cpu().numpy(), self.y.cpu().numpy())
+        A_inv = np.linalg.inv(A)
+        A_inv = (A_inv + A_inv.T) / 2
+        as_t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+        self.g.quadratic.set_map(as_t(A), as_t(b))
+        self.f.quadratic.set_map(as_t(A_inv), as_t(-A_inv @ b))
+
+    def _batch(self, data: Tensor) -> Tensor:
+        idx = torch.randint(len(data), (self.cfg.batch_size,), generator=self.gen)
+        return data[idx.to(data.device)]
+
+    def _conjugate(self, x: Tensor, ty: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+        if steps == 0:
+            return ty.detach(), torch.full((len(x),), float("nan"), device=x.device)
+        precond = self.g.quadratic.matrix().detach()
+        return solve_conjugate(self.f, x, ty.detach(), precond, steps, self.cfg.conj_step_size)
+
+    def _update(self, opt: torch.optim.Optimizer, net: ICNN, loss: Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), self.cfg.clip)
+        opt.step()
+
+    def step(self, i: int) -> dict[str, float]:
+        """One batch: amortised prediction ∇g(x), conjugate refinement, then the f and/or g update."""
+        cfg = self.cfg
+        cycle = i % max(cfg.f_per_g, cfg.g_per_f)
+        upd_f, upd_g = cycle < cfg.f_per_g, cycle < cfg.g_per_f
+        x, y = self._batch(self.x), self._batch(self.y)
+        ty = self.g.grad(x, create_graph=upd_g)
+        y_hat, _ = self._conjugate(x, ty, cfg.conj_steps)
+        out = {"w2sq": float(((x - ty.detach()) ** 2).sum(-1).mean())}
+        if upd_f:
+            lf = f_loss(self.f, y, y_hat)
+            out["dual"] = float(lf.detach()) + float((x * y_hat).sum(-1).mean())
+            self._check(lf, i, "f")
+            self._update(self.opt_f, self.f, lf)
+        if upd_g:
+            lg = g_loss(self.f, x, ty, y_hat, cfg.g_loss)
+            self._check(lg, i, "g")
+            self._update(self.opt_g, self.g, lg)
+        with warnings.catch_warnings():  # the schedule follows the batch count, also while one net waits
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+            for s in self.sched:
+                s.step()
+        return out
+
+    def _check(self, loss: Tensor, i: int, which: str) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite {which}-loss at step {i}")
+
+    @torch.no_grad()
+    def validate(self, i: int, t0: float) -> float:
+        """Held-out upper bound on J(f) with the refined conjugate (lower is better); keeps the best checkpoint."""
+        steps = max(2 * self.cfg.conj_steps, self.cfg.map_refine_steps, 5)
+        ty = self.g.grad(self.xv)
+        y_hat, res = solve_conjugate(self.f, self.xv, ty, self.g.quadratic.matrix(), steps, self.cfg.conj_step_size)
+        vals = dual_value(self.f, self.xv, self.yv, y_hat)
+        amort = float(((ty - y_hat) ** 2).sum(-1).mean())
+        # J evaluated at an inexact ŷ is too low; f is μ-strongly convex (μ = λ_min of its quadratic), so
+        # f*(x) ≤ ⟨x, ŷ⟩ − f(ŷ) + ‖∇f(ŷ) − x‖²/2μ: select checkpoints on this upper bound of J(f)
+        mu = float(torch.linalg.eigvalsh(self.f.quadratic.matrix().double())[0].clamp(min=1e-12))
+        val_loss = vals["dual"] + float(res.mean()) / (2 * mu)
+        w2 = float(((self.xv - y_hat) * self.out_scale).pow(2).sum(-1).mean().sqrt())
+        w2_dual = math.sqrt(max(vals["w2sq_dual"], 0.0)) * float(self.out_scale.mean())
+        row = {"step": i, "time": time.perf_counter() - t0, "lr": self.opt_g.param_groups[0]["lr"], "dual": vals["dual"],
+               "w2": w2, "w2_dual": w2_dual, "val_loss": val_loss, "amortization": amort, "conj_residual": float(res.mean())}
+        for k, v in row.items():
+            self.history[k].append(v)
+        if not math.isfinite(val_loss):
+            raise FloatingPointError(f"non-finite validation loss at step {i}")
+        if val_loss < self.best[0]:
+            self.best = (val_loss, _clone_state(self.f, self.g), i)
+        return val_loss
+
+    def run(self, progress: bool = True) -> tuple[ICNN, ICNN]:
+        """Train for ``cfg.steps`` batches; returns (f, g) at the best validation checkpoint."""
+        t0 = time.perf_counter()
+        self.validate(0, t0)
+        bar = tqdm(range(1, self.cfg.steps + 1), disable=not progress, desc="fit-transport", leave=False)
+        run_dual, run_w2 = math.nan, math.nan
+        try:
+            for i in bar:
+                out = self.step(i)
+                a = 0.05 if i > 1 else 1.0
+                run_w2 = out["w2sq"] if math.isnan(run_w2) else (1 - a) * run_w2 + a * out["w2sq"]
+                if "dual" in out:
+                    run_dual = out["dual"] if math.isnan(run_dual) else 0.95 * run_dual + 0.05 * out["dual"]
+                if i % self.cfg.val_every == 0 or i == self.cfg.steps:
+                    self.validate(i, t0)
+                if self.cfg.max_time_s and time.perf_counter() - t0 > self.cfg.max_time_s:
+                    self.validate(i, t0)
+                    self.history["stopped_at"] = [i]
+                    break
+                if i % 10 == 0:
+                    w2 = math.sqrt(run_w2) * float(self.out_scale.mean())
+                    bar.set_postfix(dual=f"{run_dual:.4g}", W2=f"{w2:.4g}", best=f"{self.best[2]}")
+        except FloatingPointError as err:
+            if self.best[0] == math.inf:
+                raise TransportError(f"transport fit diverged before any finite checkpoint: {err}") from None
+            warnings.warn(f"transport fit diverged ({err}); stopped and kept the best checkpoint "
+                          f"(step {self.best[2]})", DivergenceWarning, stacklevel=3)
+            self.history["diverged_at"] = [str(err)]
+        finally:
+            bar.close()
+        self.f.load_state_dict(self.best[1][0])
+        self.g.load_state_dict(self.best[1][1])
+        self.history["best_step"] = [self.best[2]]
+        self.history["train_time"] = [time.perf_counter() - t0]
+        return self.f, self.g

@@ -1,0 +1,122 @@
+"""Files in the JetClass layout: schema equality on generated files, and reader errors that name
+the file and the branch."""
+
+import json
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from mindgap_lib import generate, io, schema
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory):
+    path = tmp_path_factory.mktemp("io") / "Hbb_0000.root"
+    return generate.generate_shard("Hbb", "ip_only", 5, seed=11, out=path)
+
+
+def _dtype(array: ak.Array) -> np.dtype:
+    layout = array.layout
+    while not hasattr(layout, "dtype"):
+        layout = layout.content
+    return np.dtype(layout.dtype)
+
+
+@pytest.mark.slow
+def test_generated_file_has_exactly_the_jetclass_schema(shard):
+    jets = io.read_jets(shard)
+    assert jets.fields == list(schema.BRANCHES)
+    for branch, dtype in schema.BRANCHES.items():
+        assert _dtype(jets[branch]) == dtype, branch
+        assert (jets[branch].ndim == 2) == schema.is_jagged(branch), branch
+    with uproot.open(shard) as fin:
+        assert fin.classname_of(schema.TREE) == "TTree"
+    sub = io.read_jets([shard, shard], branches=["jet_pt", "part_d0val"])
+    assert sub.fields == ["jet_pt", "part_d0val"] and len(sub) == 10
+
+
+@pytest.mark.slow
+def test_metadata_records_config_seed_and_versions(shard):
+    meta = io.read_metadata(shard)
+    assert meta["process"] == "Hbb" and meta["seed"] == 11 and meta["n_jets"] == 5
+    assert meta["variation"]["name"] == "ip_only" and meta["variation"]["ip_smear_max"] == 0.3
+    assert meta["versions"]["pythia8mc"] and meta["generator"]["events"] > 0
+    assert any(line.startswith("Random:seed") for line in meta["generator"]["pythia_settings"][0])
+    assert not list(shard.parent.glob("*.tmp"))
+
+
+def _jets(n=3, **replace):
+    rng = np.random.default_rng(0)
+    counts = np.array([2, 0, 3])[:n]
+    out = {}
+    for branch, dtype in schema.BRANCHES.items():
+        if schema.is_jagged(branch):
+            out[branch] = ak.unflatten(rng.normal(size=int(counts.sum())).astype(dtype), counts)
+        else:
+            out[branch] = rng.normal(size=n).astype(dtype)
+    out.update(replace)
+    return out
+
+
+def _write_raw(path, jets, tree=schema.TREE):
+    """A ROOT file with an arbitrary flat TTree, bypassing write_jets' checks."""
+    with uproot.recreate(path) as fout:
+        fout.mktree(tree, {k: v.dtype for k, v in jets.items()})
+        fout[tree].extend(dict(jets))
+    return path
+
+
+def test_missing_and_non_root_files(tmp_path):
+    with pytest.raises(io.JetFileError, match="nofile.root"):
+        io.read_jets(tmp_path / "nofile.root")
+    text = tmp_path / "notes.root"
+    text.write_text("not a ROOT file\n" * 100)
+    with pytest.raises(io.JetFileError, match="notes.root"):
+        io.read_jets(text)
+    with pytest.raises(io.JetFileError, match="no files"):
+        io.read_jets([])
+
+
+def test_truncated_file(tmp_path):
+    good = io.write_jets(tmp_path / "good.root", _jets(), {"seed": 1})
+    blob = good.read_bytes()
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(io.JetFileError, match="cut.root"):
+        io.read_jets(cut)
+
+
+def test_missing_tree_branch_and_wrong_dtype(tmp_path):
+    jets = {k: v for k, v in _jets().items() if not schema.is_jagged(k)}
+    other = _write_raw(tmp_path / "other.root", jets, tree="events")
+    with pytest.raises(io.JetFileError, match=r"other\.root.*'tree'"):
+        io.read_jets(other, branches=["jet_pt"])
+    missing = _write_raw(tmp_path / "missing.root", {k: v for k, v in jets.items() if k != "jet_sdmass"})
+    with pytest.raises(io.JetFileError, match=r"missing\.root.*jet_sdmass"):
+        io.read_jets(missing, branches=["jet_pt", "jet_sdmass"])
+    wrong = _write_raw(tmp_path / "wrong.root", {**jets, "jet_pt": jets["jet_pt"].astype(np.float64)})
+    with pytest.raises(io.JetFileError, match=r"wrong\.root.*jet_pt.*float32"):
+        io.read_jets(wrong, branches=["jet_eta", "jet_pt"])
+
+
+def test_writer_refuses_incomplete_jets_and_leaves_nothing(tmp_path):
+    jets = _jets()
+    del jets["part_dzerr"]
+    with pytest.raises(io.JetFileError, match="part_dzerr"):
+        io.write_jets(tmp_path / "x.root", jets)
+    assert not list(tmp_path.iterdir())
+    bad = _jets(jet_pt=np.zeros(2, np.float32))
+    with pytest.raises(io.JetFileError, match="jet_pt"):
+        io.write_jets(tmp_path / "y.root", bad)
+    assert not list(tmp_path.iterdir())
+
+
+def test_round_trip_preserves_values(tmp_path):
+    jets = _jets()
+    path = io.write_jets(tmp_path / "rt.root", jets, {"note": "x"})
+    back = io.read_jets(path)
+    for branch in schema.BRANCHES:
+        assert ak.all(ak.Array(jets[branch]) == back[branch]), branch
+    assert json.loads(json.dumps(io.read_metadata(path))) == {"note": "x"}

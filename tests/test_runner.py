@@ -1,0 +1,147 @@
+"""The chapter runner: parameters, failures, chapter contracts, and the end-to-end tiny run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mindgap_lib import cli, runner
+from mindgap_lib.runner import ChapterError, run_chapters
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTER_NOTEBOOKS = sorted((REPO / "book").glob("[0-9][0-9]_*.ipynb"))
+pytestmark = pytest.mark.filterwarnings("ignore:chapter .* does not exist yet")  # the throwaway books have gaps
+
+
+def _notebook(path: Path, *cells: str, params: str = 'profile = "cpu"\ndevice = "cpu"\nbuild_dir = "build"') -> Path:
+    """A throwaway chapter: a tagged parameters cell, then `cells`."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    first = nbformat.v4.new_code_cell(params)
+    first.metadata["tags"] = ["parameters"]
+    nb.cells = [first, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+RECORD = ("import json, pathlib\n"
+          "out = pathlib.Path(build_dir) / 'params.jsonl'\n"
+          "out.parent.mkdir(parents=True, exist_ok=True)\n"
+          "with open(out, 'a') as fh:\n"
+          "    fh.write(json.dumps({k: globals().get(k) for k in ('profile', 'device', 'build_dir', 'steps')}) + '\\n')")
+
+
+def test_parse_value_reads_literals_and_keeps_strings():
+    assert runner.parse_value("3") == 3 and runner.parse_value("0.5") == 0.5
+    assert runner.parse_value("True") is True and runner.parse_value("none") is None
+    assert runner.parse_value("[1, 2]") == [1, 2] and runner.parse_value("z128_post") == "z128_post"
+
+
+def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
+    book = tmp_path / "book"
+    _notebook(book / "01_datasets.ipynb", "open('ran-01', 'w').write('x')")
+    _notebook(book / "03_transport.ipynb", "open('ran-03', 'w').write('x')", params='profile = "cpu"\nsteps = 10')
+    out = tmp_path / "build" / "tiny"
+    with pytest.raises(ChapterError, match="stpes"):
+        run_chapters("tiny", overrides={"stpes": 5}, out=out, book_dir=book, progress=False)
+    assert not (tmp_path / "ran-01").exists() and not (out / "notebooks").exists()
+    # a name declared by any selected chapter is fine, but not if that chapter is not selected
+    with pytest.raises(ChapterError, match="steps"):
+        run_chapters("tiny", chapters=["01"], overrides={"steps": 5}, out=out, book_dir=book, progress=False)
+    # the CLI prints the clean error and exits 2
+    code = cli.main(["run", "--profile", "tiny", "--book-dir", str(book), "--out", str(out), "-p", "stpes", "5"])
+    assert code == 2 and not (tmp_path / "ran-01").exists()
+
+
+def test_parameters_reach_only_the_chapters_that_declare_them(tmp_path):
+    book = tmp_path / "book"
+    _notebook(book / "01_datasets.ipynb", RECORD)
+    _notebook(book / "03_transport.ipynb", RECORD, params='profile = "cpu"\ndevice = "cpu"\nbuild_dir = "build"\nsteps = 10')
+    out = tmp_path / "build" / "tiny"
+    result = run_chapters("tiny", overrides={"steps": 7}, device="cuda", out=out, book_dir=book, progress=False)
+    assert result.ok and [p.name for p in result.executed] == ["01_datasets.ipynb", "03_transport.ipynb"]
+    seen = [json.loads(line) for line in (out.parent / "params.jsonl").read_text().splitlines()]
+    assert seen[0] == {"profile": "tiny", "device": "cuda", "build_dir": str(out.parent.resolve()), "steps": None}
+    assert seen[1]["steps"] == 7 and seen[1]["profile"] == "tiny"
+    assert (out / "metrics.json").is_file()
+
+
+def test_failing_chapter_stops_keeps_partial_notebook_and_earlier_outputs(tmp_path, capsys):
+    book, out = tmp_path / "book", tmp_path / "build" / "tiny"
+    _notebook(book / "01_datasets.ipynb", "print('chapter one ok')")
+    _notebook(book / "02_tagger.ipynb", "x = 41")
+    _notebook(book / "04_closure.ipynb", "open('ran-04', 'w').write('x')")
+    assert run_chapters("tiny", out=out, book_dir=book, progress=False).ok
+    good = (out / "notebooks" / "02_tagger.ipynb").read_text()
+    # now chapter 02 breaks in its third cell: the run stops there
+    _notebook(book / "02_tagger.ipynb", "x = 41", "print('before the error')", "raise RuntimeError(f'boom {x + 1}')")
+    (tmp_path / "ran-04").unlink()
+    code = cli.main(["run", "--profile", "tiny", "--book-dir", str(book), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "02_tagger" in err and "RuntimeError" in err and "boom 42" in err and "cell" in err
+    failed = out / "notebooks" / "02_tagger.failed.ipynb"
+    assert str(failed) in err and failed.is_file()
+    nb = nbformat.read(str(failed), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("before the error" in o.get("text", "") for o in outputs)  # partially executed, kept
+    assert any(o.get("ename") == "RuntimeError" for o in outputs)
+    assert (out / "notebooks" / "02_tagger.ipynb").read_text() == good  # the earlier good output is intact
+    assert (out / "notebooks" / "01_datasets.ipynb").is_file()
+    assert not (tmp_path / "ran-04").exists()  # chapters after the failure did not run
+    assert not list((out / "notebooks").glob(".*running*"))
+
+
+def test_chapter_selection_and_out_folder_checks(tmp_path):
+    book = tmp_path / "book"
+    _notebook(book / "01_datasets.ipynb")
+    _notebook(book / "03_transport.ipynb")
+    assert [p.stem for p in runner.find_chapters(book, ["03", "01"])] == ["01_datasets", "03_transport"]
+    with pytest.raises(ChapterError, match="09"):
+        runner.find_chapters(book, ["09"])
+    with pytest.warns(UserWarning, match="02_tagger"):
+        runner.find_chapters(book)
+    with pytest.raises(ChapterError, match="profile name"):
+        run_chapters("tiny", out=tmp_path / "elsewhere", book_dir=book, progress=False)
+
+
+@pytest.mark.parametrize("notebook", CHAPTER_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_chapter_runs_under_plain_papermill(notebook):
+    """A kernelspec (papermill needs it), the jupytext twin, and the shared parameters with their defaults."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{notebook.name}: no python3 kernelspec"
+    assert notebook.with_suffix(".py").is_file(), f"{notebook.name}: missing jupytext twin"
+    params = runner.chapter_parameters(notebook)
+    assert {k: params.get(k) for k in ("profile", "device", "build_dir")} == {
+        "profile": '"cpu"', "device": '"cpu"', "build_dir": '"build"'}
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "committed with outputs"
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_run(tiny_build):
+    """`mindgap run --profile tiny` over every chapter: metrics.json gathers the stages with sane numbers."""
+    m = tiny_build.metrics
+    assert m["profile"] == "tiny" and {"python", "torch", "numpy", "mindgap_lib"} <= set(m["versions"])
+    executed = sorted(p.stem for p in (tiny_build.root / "notebooks").glob("*.ipynb"))
+    assert executed == [p.stem for p in CHAPTER_NOTEBOOKS] and not list((tiny_build.root / "notebooks").glob("*.failed*"))
+    assert "01_datasets" in m["chapters"] and m["chapters"]["01_datasets"]["d0_width_ratio"] > 1.0
+    for role in ("dataset", "train", "calib[nominal]", "calib[target]"):
+        assert role in m["config_hashes"], role
+    if (REPO / "book" / "02_tagger.ipynb").is_file():
+        assert 0.0 <= m["tagger"]["accuracy"] <= 1.0 and 0.0 <= m["tagger"]["macro_auc"] <= 1.0
+    if (REPO / "book" / "04_closure.ipynb").is_file():
+        auc = m["evaluation"]["auc"]
+        for comparison in ("source_vs_target", "calibrated_vs_target", "target_vs_target"):
+            for layer in ("z128", "penultimate", "logits"):
+                cell = auc[comparison][layer]
+                assert 0.0 <= cell["value"] <= 1.0 and cell["err"] > 0, (comparison, layer, cell)
+        for layer, cell in auc["target_vs_target"].items():  # the null: 0.5 within its error (4 sigma, tiny stats)
+            assert abs(cell["value"] - 0.5) <= max(4 * cell["err"], 0.1), (layer, cell)
+        assert 0.0 < m["evaluation"]["vertical"]["ess_fraction"] <= 1.0
+        assert all(math.isfinite(c["w1_source"]) for c in m["evaluation"]["closure"].values())
+    print(f"tiny end-to-end: run {tiny_build.run_seconds:.0f} s, book {tiny_build.book_seconds:.0f} s")

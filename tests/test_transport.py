@@ -1,0 +1,199 @@
+"""The OT solver: convexity by construction, accuracy on known maps, save/load, seeds, bad input."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from mindgap_lib import cli
+from mindgap_lib.config import ProfileError
+from mindgap_lib.transport import (ICNN, DivergenceWarning, ICNNConfig, TransportError, TransportMap, dual,
+                                   fit, fit_latents, gaussian_map_from_samples, gaussian_pair, l2_uvp,
+                                   ridge_pair, sinkhorn_divergence, w2_exact, w2_gaussian)
+
+torch.set_num_threads(1)
+
+
+def _random_icnn(dim: int, seed: int) -> ICNN:
+    """An ICNN with wild random parameters (convexity must not depend on their values)."""
+    torch.manual_seed(seed)
+    net = ICNN(ICNNConfig(dim=dim, blocks=2, layers=3, width=16, neural_init=-2.0)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 3)
+    return net
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_potential_is_convex_along_random_segments(seed):
+    net = _random_icnn(5, seed)
+    a, b = torch.randn(200, 5, dtype=torch.float64) * 3, torch.randn(200, 5, dtype=torch.float64) * 3
+    t = torch.rand(200, 1, dtype=torch.float64)
+    with torch.no_grad():
+        mid = net(t * a + (1 - t) * b)
+        chord = t[:, 0] * net(a) + (1 - t[:, 0]) * net(b)
+    assert (mid <= chord + 1e-9 * (1 + chord.abs())).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gradient_map_is_monotone(seed):
+    net = _random_icnn(4, seed)
+    a, b = torch.randn(300, 4, dtype=torch.float64) * 2, torch.randn(300, 4, dtype=torch.float64) * 2
+    inner = ((net.grad(a) - net.grad(b)) * (a - b)).sum(-1)
+    assert (inner >= -1e-9).all()
+
+
+def test_l2_uvp_known_answer():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(20000, 3)) * np.array([1.0, 2.0, 3.0])    # tr Cov ≈ 14
+    x = rng.normal(size=(100, 3))
+    offset = np.array([1.0, 0.0, 2.0])                                  # ‖offset‖² = 5
+    var = np.trace(np.cov(target, rowvar=False))
+    assert l2_uvp(x + offset, x, target) == pytest.approx(100 * 5 / var, rel=1e-9)
+    assert l2_uvp(x, x, target) == 0.0
+
+
+def test_exact_w2_and_sinkhorn_divergence_on_gaussians():
+    pair = gaussian_pair(2, seed=3)
+    x, y = pair.samples(600, seed=1)
+    info = pair.info
+    ref = w2_gaussian(np.zeros(2), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    w = w2_exact(x - x.mean(0), y, n=600)  # source re-centred: compare with the closed form's mean term
+    assert w == pytest.approx(ref, rel=0.15)
+    assert info["A"].shape == (2, 2)
+    same = sinkhorn_divergence(pair.true_map(pair.sample_source(200, np.random.default_rng(9))), y, n=200, reg=0.1)
+    diff = sinkhorn_divergence(x + 1.0, y, n=200, reg=0.1)
+    assert 0 <= same < 0.3 * diff
+
+
+@pytest.fixture(scope="module")
+def gauss2d():
+    pair = gaussian_pair(2, seed=0)
+    x, y = pair.samples(3000, seed=1)
+    return pair, x, y
+
+
+@pytest.fixture(scope="module")
+def tiny_map(gauss2d):
+    _, x, y = gauss2d
+    return fit(x, y, profile="tiny", seed=0, progress=False)
+
+
+def test_tiny_fit_on_2d_gaussians_is_accurate(gauss2d, tiny_map):
+    pair, x, y = gauss2d
+    xt = pair.sample_source(4000, np.random.default_rng(5))
+    uvp = l2_uvp(tiny_map.transport(xt), pair.true_map(xt), y)
+    assert uvp < 1.0, uvp
+    assert l2_uvp(xt, pair.true_map(xt), y) > 20             # the identity is far off: the fit did the work
+    back = tiny_map.inverse(tiny_map.transport(xt))
+    assert np.mean((back - xt) ** 2) < 0.01 * np.mean(xt.var(0))
+    h = tiny_map.history
+    assert len(h["dual"]) == len(h["w2"]) == len(h["val_loss"]) >= 2
+    assert np.isfinite(h["w2"]).all()
+
+
+def test_tiny_fit_learns_the_nonlinear_part_of_a_ridge_map():
+    pair = ridge_pair(2, seed=0, sharpness=2.0)                 # smooth enough for a few hundred steps
+    x, y = pair.samples(4000, seed=1)
+    xt = pair.sample_source(4000, np.random.default_rng(5))
+    tx = pair.true_map(xt)
+    A, b = gaussian_map_from_samples(x, y)
+    gaussian = l2_uvp(xt @ A.T + b, tx, y)
+    m = fit(x, y, profile="tiny", seed=0, progress=False)
+    assert l2_uvp(m.transport(xt), tx, y) < 0.5 * gaussian   # beats the best Gaussian (affine) map clearly
+
+
+def test_save_load_round_trip_is_identical(tiny_map, gauss2d, tmp_path):
+    _, x, _ = gauss2d
+    tiny_map.save(tmp_path / "map")
+    back = TransportMap.load(tmp_path / "map")
+    np.testing.assert_array_equal(back.transport(x[:500]), tiny_map.transport(x[:500]))
+    np.testing.assert_array_equal(back.inverse(x[:500]), tiny_map.inverse(x[:500]))
+    assert back.config == json.loads(json.dumps(tiny_map.config))
+    assert back.history["w2"] == tiny_map.history["w2"]
+
+
+def test_same_seed_same_map_other_seed_other_map(gauss2d, tiny_map):
+    _, x, y = gauss2d
+    again = fit(x, y, profile="tiny", seed=0, progress=False)
+    np.testing.assert_array_equal(again.transport(x[:200]), tiny_map.transport(x[:200]))
+    other = fit(x, y, profile="tiny", seed=1, progress=False, steps=20)
+    assert not np.array_equal(other.transport(x[:200]), tiny_map.transport(x[:200]))
+
+
+@pytest.mark.parametrize("bad, match", [("nan", r"source: 1 row\(s\) with NaN or inf, first at row\(s\) \[7\]"),
+                                        ("inf", r"target: 1 row\(s\) with NaN or inf"),
+                                        ("dims", "dimension mismatch: source has d=2, target has d=3"),
+                                        ("few", "fewer than batch_size"),
+                                        ("1d", "expected a 2-d array")])
+def test_bad_inputs_are_named(bad, match):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(500, 2)), rng.normal(size=(500, 2))
+    if bad == "nan":
+        x[7, 1] = np.nan
+    elif bad == "inf":
+        y[3, 0] = np.inf
+    elif bad == "dims":
+        y = rng.normal(size=(500, 3))
+    elif bad == "few":
+        x = x[:50]
+    elif bad == "1d":
+        x = x[:, 0]
+    with pytest.raises(TransportError, match=match):
+        fit(x, y, profile="tiny", progress=False)
+
+
+def test_unknown_override_is_named():
+    x = np.random.default_rng(0).normal(size=(500, 2))
+    with pytest.raises(ProfileError, match="widht"):
+        fit(x, x, profile="tiny", progress=False, widht=3)
+    with pytest.raises(TransportError, match="g_loss"):
+        fit(x, x, profile="tiny", progress=False, g_loss="nope")
+
+
+def test_divergence_stops_and_keeps_best_checkpoint(gauss2d, monkeypatch):
+    _, x, y = gauss2d
+    calls = {"n": 0}
+    real = dual.f_loss
+
+    def flaky(f, yy, y_hat):
+        calls["n"] += 1
+        out = real(f, yy, y_hat)
+        return out * float("nan") if calls["n"] > 30 else out
+
+    monkeypatch.setattr("mindgap_lib.transport.train.f_loss", flaky)
+    with pytest.warns(DivergenceWarning, match="diverged .*non-finite f-loss at step 31"):
+        m = fit(x, y, profile="tiny", progress=False, val_every=10)
+    assert m.history["best_step"][0] <= 30
+    assert np.isfinite(m.transport(x[:100])).all()
+
+
+def test_fit_latents_writes_outputs_and_cli(tmp_path):
+    rng = np.random.default_rng(0)
+    lat = tmp_path / "latents"
+    lat.mkdir()
+    for name, shift in (("source", 0.0), ("target", 1.0)):
+        arrays = {k: rng.normal(size=(600, 4)).astype(np.float32) + shift for k in ("z128", "z128_post", "penultimate")}
+        arrays |= {"logits": rng.normal(size=(600, 10)).astype(np.float32),
+                   "jet_pt": rng.uniform(500, 1000, 600).astype(np.float32),
+                   "jet_eta": rng.normal(size=600).astype(np.float32)}
+        np.savez(lat / f"{name}.npz", **arrays)
+    m = fit_latents(lat, tmp_path / "out", layer="z128", profile="tiny", progress=False)
+    with np.load(tmp_path / "out" / "calibrated.npz") as npz:
+        cal = npz["z128"]
+    assert cal.shape == (600, 4)
+    assert abs(cal.mean() - 1.0) < 0.1                          # moved onto the target
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["w2"] == pytest.approx(m["w2"]) and saved["train_time_s"] > 0
+    assert TransportMap.load(tmp_path / "out" / "map").dim == 4
+    with pytest.raises(TransportError, match="no array 'nope'"):
+        fit_latents(lat, tmp_path / "o2", layer="nope", profile="tiny", progress=False)
+    with pytest.raises(TransportError, match="1-d"):
+        fit_latents(lat, tmp_path / "o2", layer="jet_pt", profile="tiny", progress=False)
+    rc = cli.main(["fit-transport", "--latents", str(lat), "--layer", "z128_post", "--profile", "tiny",
+                   "--out", str(tmp_path / "cli"), "--quiet", "--set", "steps=20"])
+    assert rc == 0 and (tmp_path / "cli" / "map" / "weights.pt").is_file()
+    assert cli.main(["fit-transport", "--latents", str(tmp_path / "missing"), "--profile", "tiny",
+                     "--out", str(tmp_path / "x"), "--quiet"]) == 2
