@@ -89,7 +89,7 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping], str], str], ...] = (
     ("Table 1: tagger accuracy (ten classes)", "not quoted (trained on 100 M JetClass jets)",
      lambda m: _fmt(_get(m, "tagger.accuracy")), "02_tagger"),
     ("Tagger macro AUC (one vs rest)", "not quoted", lambda m: _fmt(_get(m, "tagger.macro_auc")), "02_tagger"),
-    ("Table 2 / eq. 7: W2 source → target, before → after the map", "not quoted",
+    ("Table 2 / eq. 7: W2 estimate of the map, Gaussian initialisation → trained", "not quoted",
      lambda m: _ratio(m, "transport.w2_init", "transport.w2"), "03_transport"),
     ("Fig. 3: PCA corner plots of z128", "discrepancy visibly removed",
      lambda m: "see the figure" if _get(m, "evaluation") else "—", "04_closure"),

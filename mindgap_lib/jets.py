@@ -18,6 +18,8 @@ import awkward as ak
 import fastjet
 import numpy as np
 
+fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)  # keep notebook outputs free of the banner
+
 __all__ = ["JET_R", "cluster", "softdrop_mass", "nsubjettiness", "four_vectors"]
 
 JET_R = 0.8

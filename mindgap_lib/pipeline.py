@@ -253,29 +253,10 @@ def ensure_dataset(profile, build_dir: str | os.PathLike = "build", workers: int
 
 
 def _generate_calib(profile: Mapping[str, Any], out: Path, workers: int, progress: bool) -> None:
-    """Only the ``calib`` shards of a profile's plan (same seeds as if listed in the dataset); resumable."""
-    from concurrent.futures import ProcessPoolExecutor
-    from dataclasses import asdict
+    """Only the ``calib`` shards of a profile's plan (same seeds as in the full dataset); resumable, via Dask."""
+    from .dataset import generate_dataset
 
-    from tqdm.auto import tqdm
-
-    from .dataset import plan
-    from .generate import generate_shard
-
-    todo = [s for s in plan(profile) if s.split == "calib" and not (out / s.relpath).is_file()]
-    max_batch = int(profile["generate"].get("max_batch", 200))
-    jobs = [(s.process, s.variation, s.n_jets, s.seed, out / s.relpath) for s in todo]
-    kw = [{"max_batch": max_batch, "extra_metadata": {"shard": asdict(s)}} for s in todo]
-    with tqdm(total=sum(s.n_jets for s in todo), unit="jet", desc="generate calib", disable=not progress) as bar:
-        if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                for s, fut in zip(todo, [pool.submit(generate_shard, *j, **k) for j, k in zip(jobs, kw)]):
-                    fut.result()
-                    bar.update(s.n_jets)
-        else:
-            for s, j, k in zip(todo, jobs, kw):
-                generate_shard(*j, **k)
-                bar.update(s.n_jets)
+    generate_dataset(profile, out, workers=workers, progress=progress, splits=("calib",))
 
 
 def ensure_tagger(profile, build_dir: str | os.PathLike = "build", device: str = "cpu", seed: int = 0,
