@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ._common import parse_overrides as _overrides
 
 __all__ = ["register"]
 
-
-def _overrides(items: list[str]) -> dict:
-    """``key=value`` pairs, values parsed as JSON when they can be (numbers, booleans)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def _fit(args: argparse.Namespace) -> int:
