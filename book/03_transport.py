@@ -65,6 +65,7 @@ build_dir = "build"
 layer = "z128"      # which latent array to calibrate
 seed = 0
 example_pair = "ridge"  # the 2-d example drawn below: "ridge" (non-linear map) or "gaussian"
+also_fit = ["z128_post"]  # maps the later chapters use (04, 05), fitted side by side with this one ([] to skip)
 
 # %%
 import json
@@ -78,7 +79,7 @@ from plotly.subplots import make_subplots
 import mindgap_lib
 from mindgap_lib import pipeline
 from mindgap_lib.plotting import COLORS, setup_plotly
-from mindgap_lib.transport import TransportMap, check_known_map, check_known_maps, transport_config
+from mindgap_lib.transport import TransportMap, transport_config
 
 setup_plotly()
 cfg = transport_config(profile)
@@ -98,7 +99,7 @@ print(cfg)
 # sampling floor). Sizes come from the profile (`check_dims`, `check_samples`, `check_steps`).
 
 # %%
-results = check_known_maps(profile, seed=seed)
+results = pipeline.ensure_known_maps(profile, build_dir=build_dir, seed=seed, device=device)  # cached per configuration
 cols = [("pair", "{}"), ("dim", "{}"), ("l2_uvp_identity", "{:.1f}"), ("l2_uvp_gaussian", "{:.2f}"),
         ("l2_uvp", "{:.2f}"), ("l2_uvp_bare_grad_g", "{:.2f}"), ("w2_emd_fit", "{:.3f}"), ("w2_emd_true", "{:.3f}"),
         ("sinkhorn_fit", "{:.3g}"), ("sinkhorn_true", "{:.3g}"), ("train_time_s", "{:.0f}")]
@@ -151,11 +152,13 @@ fig.show()
 #
 # Now the real thing: source = the nominal simulation's QCD jets, target = the "data-like" variation,
 # both as the tagger's 128-d `z128` latents (chapter 02). The pipeline fits the map once per
-# configuration and caches it.
+# configuration and caches it; the maps of `also_fit` (used in chapters 04 and 05) are fitted at the
+# same time in a second process, as each fit runs on one core.
 
 # %%
 latents_dir = pipeline.ensure_latents(profile, build_dir=build_dir, device=device)
-transport_dir = pipeline.ensure_transport(profile, build_dir=build_dir, device=device, layer=layer, seed=seed)
+fits = [(name, "target") for name in [layer, *also_fit]]
+transport_dir = pipeline.ensure_transports(profile, build_dir=build_dir, device=device, fits=fits, seed=seed)[0]
 metrics = json.loads((Path(transport_dir) / "metrics.json").read_text())
 tmap = TransportMap.load(Path(transport_dir) / "map", device=device)
 source = np.load(Path(latents_dir) / "source.npz")[layer]

@@ -89,8 +89,8 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping], str], str], ...] = (
     ("Table 1: tagger accuracy (ten classes)", "not quoted (trained on 100 M JetClass jets)",
      lambda m: _fmt(_get(m, "tagger.accuracy")), "02_tagger"),
     ("Tagger macro AUC (one vs rest)", "not quoted", lambda m: _fmt(_get(m, "tagger.macro_auc")), "02_tagger"),
-    ("Table 2 / eq. 7: W2 estimate of the map, Gaussian initialisation → trained", "not quoted",
-     lambda m: _ratio(m, "transport.w2_init", "transport.w2"), "03_transport"),
+    ("Exact W2 (2000 jets) from source to target z128, before → after the map", "not quoted",
+     lambda m: _ratio(m, "transport.w2_emd_before", "transport.w2_emd_after"), "03_transport"),
     ("Fig. 3: PCA corner plots of z128", "discrepancy visibly removed",
      lambda m: "see the figure" if _get(m, "evaluation") else "—", "04_closure"),
     ("Fig. 4a: AUC source vs target", "largest at z128, smaller deeper", _auc("source_vs_target"), "04_closure"),
@@ -149,6 +149,9 @@ def _trim_toc(toc: str, present: set[str]) -> str:
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# plotly's notebook renderer always adds MathJax 2 from a CDN to each figure; the site serves MathJax 3 itself
+PLOTLY_CDN_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*"></script>')
+MATHJAX = "mathjax/tex-svg.js"  # under _static: MathJax 3 with its fonts inline (the `mathjax_path` in _config.yml)
 
 
 def _stage_notebook(path: Path, dest: Path) -> None:
@@ -156,7 +159,8 @@ def _stage_notebook(path: Path, dest: Path) -> None:
 
     Outputs of ``remove-output`` cells and live-widget views are removed here (papermill saves no
     widget state, so a static page could only show an empty box), which also keeps MyST-NB from
-    adding require.js and the widget manager from a CDN to the page.
+    adding require.js and the widget manager from a CDN to the page; so is the MathJax 2 that
+    plotly links from a CDN into every figure (the page's own MathJax 3 serves both).
     """
     nb = json.loads(path.read_text())
     for cell in nb.get("cells", []):
@@ -165,6 +169,11 @@ def _stage_notebook(path: Path, dest: Path) -> None:
         if "remove-output" in cell.get("metadata", {}).get("tags", []):
             cell["outputs"] = []
         cell["outputs"] = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+        for out in cell["outputs"]:
+            html = out.get("data", {}).get("text/html")
+            if html is not None:
+                text = "".join(html) if isinstance(html, list) else html
+                out["data"]["text/html"] = PLOTLY_CDN_MATHJAX.sub("", text)
     nb.get("metadata", {}).pop("widgets", None)
     dest.write_text(json.dumps(nb))
 
@@ -186,6 +195,17 @@ def _dedupe_inline_scripts(html_dir: Path) -> None:
             page.write_text("".join(out))
 
 
+def _copy_mathjax(static: Path) -> None:
+    """MathJax 3 (the ``django-static-mathjax`` package's single-file ``tex-svg.js``) into the site: math renders offline."""
+    from importlib.resources import files
+
+    source = files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
+    if not source.is_file():
+        raise BookError(f"MathJax not found at {source}: install the project (`make install`)")
+    (static / MATHJAX).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(str(source), static / MATHJAX)
+
+
 def stage_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike = "build",
                project_dir: str | os.PathLike = ".") -> Path:
     """Copy config, toc, the rendered intro and the executed notebooks into ``<root>/book_src``."""
@@ -198,6 +218,7 @@ def stage_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike 
     shutil.rmtree(src, ignore_errors=True)
     (src / "book").mkdir(parents=True)
     shutil.copy2(project / "_config.yml", src / "_config.yml")
+    _copy_mathjax(src / "_static")
     present = {p.stem for p in executed}
     toc = (project / "_toc.yml").read_text()
     missing = [line.split("book/", 1)[1].strip() for line in toc.splitlines() if "- file: book/" in line]

@@ -15,141 +15,26 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import cache
-from .config import ProfileError, load_profile
+from .config import load_profile
+from .stages import (NOT_HASHED, PIPELINE_VERSION, Stage, _profile, _section, artifacts_dir, calib_stage,  # noqa: F401
+                     dataset_stage, evaluation_stage, known_maps_stage, latents_stage, profile_name, profile_root,
+                     scan_stage, tagger_stage, train_stage, transport_stage)
+from .report import REGISTRY, _register, _write_json, collect_metrics, package_versions, save_chapter_numbers  # noqa: F401
 
 __all__ = [
     "Stage", "profile_name", "profile_root", "artifacts_dir", "run_stage",
     "dataset_stage", "calib_stage", "tagger_stage", "latents_stage", "transport_stage", "evaluation_stage",
-    "scan_stage", "ensure_train_data",
-    "ensure_dataset", "ensure_calib", "ensure_tagger", "ensure_latents", "ensure_transport",
+    "scan_stage", "known_maps_stage", "ensure_train_data", "ensure_known_maps",
+    "ensure_dataset", "ensure_calib", "ensure_tagger", "ensure_latents", "ensure_transport", "ensure_transports",
     "ensure_evaluation", "ensure_scan", "save_chapter_numbers", "collect_metrics", "package_versions",
     "PIPELINE_VERSION",
 ]
 
-PIPELINE_VERSION = 1  # bump to invalidate every cached artifact after a change of stage semantics
-NOT_HASHED = {"generate": ("workers",)}  # knobs that change speed, never results
-REGISTRY = "registry.json"  # role -> stage key of the most recent ensure_* call (read by collect_metrics)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage instance: its name, what configures it and the keys of the stages it reads."""
-
-    name: str
-    config: dict[str, Any]
-    inputs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{cache.config_hash(self.config, self.inputs)}"
-
-
-# ---------------------------------------------------------------- profile and locations
-
-def _profile(profile: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
-    prof = load_profile(profile)
-    prof.setdefault("name", Path(str(profile)).stem if not isinstance(profile, Mapping) else "custom")
-    return prof
-
-
-def profile_name(profile: str | os.PathLike | Mapping[str, Any]) -> str:
-    return str(_profile(profile)["name"])
-
-
-def profile_root(profile: str | os.PathLike | Mapping[str, Any], build_dir: str | os.PathLike = "build") -> Path:
-    """``build_dir/<profile name>``: notebooks, metrics.json and artifacts of one profile."""
-    return Path(build_dir) / profile_name(profile)
-
-
-def artifacts_dir(profile: str | os.PathLike | Mapping[str, Any], build_dir: str | os.PathLike = "build") -> Path:
-    return profile_root(profile, build_dir) / "artifacts"
-
-
-def _section(prof: Mapping[str, Any], name: str) -> dict[str, Any]:
-    if name not in prof:
-        raise ProfileError(f"profile {prof.get('name')!r} has no [{name}] section")
-    skip = NOT_HASHED.get(name, ())
-    return {k: v for k, v in prof[name].items() if k not in skip}
-
-
-# ---------------------------------------------------------------- stage plans (no work done)
-
-def _generate_config(prof: Mapping[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in _section(prof, "generate").items() if k not in drop}
-
-
-def train_stage(profile) -> Stage:
-    """Nominal jets of all ten classes (``train/nominal``), for the tagger."""
-    config = _generate_config(_profile(profile), ("calib_jets", "calib_variations"))
-    return Stage("train", {"generate": config, "version": PIPELINE_VERSION})
-
-
-def calib_stage(profile, variation: str) -> Stage:
-    """Calibration QCD of one variation (``calib/<variation>``); extra variations work the same way."""
-    config = _generate_config(_profile(profile), ("train_jets_per_class", "calib_variations"))
-    return Stage("calib", {"generate": config, "variation": variation, "version": PIPELINE_VERSION})
-
-
-def dataset_stage(profile) -> Stage:
-    """The profile's whole dataset: a folder of links to the train and calibration stages."""
-    prof = _profile(profile)
-    inputs = {"train": train_stage(prof).key}
-    inputs.update({f"calib:{v}": calib_stage(prof, v).key for v in prof["generate"].get("calib_variations", ())})
-    return Stage("dataset", {"version": PIPELINE_VERSION}, inputs)
-
-
-def tagger_stage(profile, seed: int = 0) -> Stage:
-    prof = _profile(profile)
-    return Stage("tagger", {"tagger": _section(prof, "tagger"), "seed": seed}, {"data": train_stage(prof).key})
-
-
-def latents_stage(profile, variations: Iterable[str] = ("nominal", "target"), seed: int = 0) -> Stage:
-    prof = _profile(profile)
-    variations = sorted(set(variations))
-    inputs = {"tagger": tagger_stage(prof, seed).key, **{f"data:{v}": calib_stage(prof, v).key for v in variations}}
-    return Stage("latents", {"variations": variations}, inputs)
-
-
-def transport_stage(profile, layer: str = "z128", target: str = "target", seed: int = 0) -> Stage:
-    prof = _profile(profile)
-    config = {"transport": _section(prof, "transport"), "layer": layer, "target": target, "seed": seed}
-    return Stage("transport", config, {"latents": latents_stage(prof, ("nominal", target)).key})
-
-
-def evaluation_stage(profile, layer: str = "z128", post_layer: str | None = None) -> Stage:
-    prof = _profile(profile)
-    inputs = {"tagger": tagger_stage(prof).key, "latents": latents_stage(prof).key,
-              "transport": transport_stage(prof, layer).key}
-    if post_layer:
-        inputs["post_transport"] = transport_stage(prof, post_layer).key
-    return Stage("evaluation", {"evaluate": _section(prof, "evaluate"), "layer": layer}, inputs)
-
-
-def scan_stage(profile, variations: Iterable[str]) -> Stage:
-    prof = _profile(profile)
-    variations = sorted(set(variations))
-    inputs = {"tagger": tagger_stage(prof).key, "latents": latents_stage(prof, ("nominal", *variations)).key}
-    return Stage("scan", {"evaluate": _section(prof, "evaluate"), "transport": _section(prof, "transport"),
-                          "variations": variations}, inputs)
-
-
 # ---------------------------------------------------------------- running a stage
-
-def _register(artifacts: Path, role: str, key: str) -> None:
-    path = artifacts / REGISTRY
-    reg = json.loads(path.read_text()) if path.is_file() else {}
-    if reg.get(role) == key:
-        return
-    reg[role] = key
-    tmp = path.with_name(f"{REGISTRY}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(reg, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
 
 def run_stage(artifacts: str | os.PathLike, stage: Stage, work: Callable[[Path], Any], *, resume: bool = False,
               role: str | None = None, log: bool = True) -> Path:
@@ -173,12 +58,6 @@ def run_stage(artifacts: str | os.PathLike, stage: Stage, work: Callable[[Path],
                             seconds=round(time.perf_counter() - t0, 3), versions=package_versions())
     _register(artifacts, role or stage.name, stage.key)
     return out
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- the stages
@@ -318,6 +197,41 @@ def ensure_transport(profile, build_dir: str | os.PathLike = "build", device: st
     return run_stage(artifacts_dir(prof, build_dir), transport_stage(prof, layer, target, seed), work, role=role)
 
 
+def ensure_transports(profile, build_dir: str | os.PathLike = "build", device: str = "cpu",
+                      fits: Iterable[tuple[str, str]] = (("z128", "target"),), seed: int = 0, workers: int = 2,
+                      progress: bool = True) -> list[Path]:
+    """Several transport fits, each ``(layer, target)``, the missing ones side by side (one Dask process each).
+
+    A fit uses ``[transport].threads`` torch threads (one in the ``cpu`` profile), so on a 2-core
+    machine two fits at once take the wall time of one. Returns the stage folders in `fits` order.
+    """
+    prof = _profile(profile)
+    fits = list(dict.fromkeys(fits))
+    for target in dict.fromkeys(t for _, t in fits):
+        ensure_latents(prof, build_dir, device, ("nominal", target), progress)
+    todo = [(layer, target) for layer, target in fits
+            if not cache.is_complete(artifacts_dir(prof, build_dir) / transport_stage(prof, layer, target, seed).key)]
+    if len(todo) > 1 and workers > 1:
+        import dask
+
+        if progress:
+            print(f"[mindgap] fitting {len(todo)} transport maps side by side: {todo}", flush=True)
+        tasks = [dask.delayed(ensure_transport)(prof, build_dir, device, layer, target, seed, progress=False)
+                 for layer, target in todo]
+        dask.compute(*tasks, scheduler="processes", num_workers=min(workers, len(todo)), chunksize=1)
+    return [ensure_transport(prof, build_dir, device, layer, target, seed, progress=progress) for layer, target in fits]
+
+
+def ensure_known_maps(profile, build_dir: str | os.PathLike = "build", seed: int = 0, device: str = "cpu") -> list:
+    """The known-map validation (:func:`mindgap_lib.transport.check_known_maps`), fitted once per configuration."""
+    from .transport import check_known_maps, load_known_maps, save_known_maps
+
+    prof = _profile(profile)
+    out = run_stage(artifacts_dir(prof, build_dir), known_maps_stage(prof, seed),
+                    lambda out: save_known_maps(check_known_maps(prof, seed=seed), out))
+    return load_known_maps(out, seed, device)
+
+
 def ensure_evaluation(profile, build_dir: str | os.PathLike = "build", device: str = "cpu", layer: str = "z128",
                       post_layer: str | None = None, progress: bool = True) -> Path:
     """Discriminator AUCs, closure and vertical-calibration numbers (``metrics.json``, ``figures.json``, ``pca.json``).
@@ -330,8 +244,9 @@ def ensure_evaluation(profile, build_dir: str | os.PathLike = "build", device: s
     prof = _profile(profile)
     tagger = ensure_tagger(prof, build_dir, device, progress=progress)
     latents = ensure_latents(prof, build_dir, device, progress=progress)
-    transport = ensure_transport(prof, build_dir, device, layer, progress=progress)
-    post = ensure_transport(prof, build_dir, device, post_layer, progress=progress) if post_layer else None
+    maps = ensure_transports(prof, build_dir, device, [(layer, "target")] + ([(post_layer, "target")] if post_layer else []),
+                             progress=progress)
+    transport, post = maps[0], (maps[-1] if post_layer else None)
     return run_stage(artifacts_dir(prof, build_dir), evaluation_stage(prof, layer, post_layer),
                      lambda out: evaluate(tagger, latents, transport, out, profile=prof, device=device,
                                           progress=progress, post_transport_dir=post))
@@ -357,55 +272,3 @@ def ensure_scan(profile, build_dir: str | os.PathLike = "build", device: str = "
         _write_json(out / "metrics.json", result)
 
     return run_stage(artifacts_dir(prof, build_dir), scan_stage(prof, variations), work)
-
-
-# ---------------------------------------------------------------- numbers
-
-def save_chapter_numbers(profile, build_dir: str | os.PathLike, chapter: str, numbers: Mapping[str, Any]) -> Path:
-    """A chapter's key numbers as ``<root>/chapters/<chapter>.json`` (gathered by :func:`collect_metrics`)."""
-    path = profile_root(profile, build_dir) / "chapters" / f"{chapter}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(path, dict(numbers))
-    return path
-
-
-def package_versions() -> dict[str, str]:
-    import platform
-    from importlib import metadata
-
-    names = ("mindgap_lib", "numpy", "torch", "pythia8mc", "fastjet", "uproot", "awkward", "scikit-learn",
-             "pot", "plotly", "papermill", "jupyter-book")
-    out = {"python": platform.python_version()}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def collect_metrics(profile, build_dir: str | os.PathLike = "build") -> dict[str, Any]:
-    """Gather every registered stage's ``metrics.json`` and the chapters' numbers into ``<root>/metrics.json``.
-
-    The registry holds, per role (``dataset``, ``tagger``, ``transport[z128_post:target]``, …), the
-    stage most recently ensured, so numbers always come from the configuration last run.
-    """
-    root = profile_root(profile, build_dir)
-    artifacts = root / "artifacts"
-    reg_path = artifacts / REGISTRY
-    registry = json.loads(reg_path.read_text()) if reg_path.is_file() else {}
-    stages, hashes = {}, {}
-    for role, key in sorted(registry.items()):
-        folder = artifacts / key
-        if not cache.is_complete(folder):
-            continue
-        hashes[role] = key
-        metrics = folder / "metrics.json"
-        if metrics.is_file():
-            stages[role] = json.loads(metrics.read_text())
-    chapters = {p.stem: json.loads(p.read_text()) for p in sorted((root / "chapters").glob("*.json"))}
-    out = {"profile": profile_name(profile), **stages, "chapters": chapters, "config_hashes": hashes,
-           "versions": package_versions()}
-    root.mkdir(parents=True, exist_ok=True)
-    _write_json(root / "metrics.json", out)
-    return out

@@ -221,7 +221,7 @@ def test_smearing_scan_ess_falls_with_strength(toy_run):
     def fit(source, target, profile, seed, device, progress, **kw):
         return MeanShift(source, target)
     r = smearing_scan(root / "tagger", root / "latents", ["ip30", "ip10", "ip20"], profile="tiny", progress=False,
-                      out_dir=root / "scan", fit=fit)
+                      out_dir=root / "scan", fit=fit, workers=1)  # a local `fit` cannot go to another process
     assert [p["strength"] for p in r["points"]] == [0.1, 0.2, 0.3]
     ess = [p["ess_fraction"] for p in r["points"]]
     assert ess[0] > ess[2]

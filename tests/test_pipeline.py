@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 
 from mindgap_lib import cache, pipeline
@@ -118,3 +119,18 @@ def test_real_calibration_stage_for_an_extra_variation_is_cached(tmp_path):
     t0 = time.perf_counter()
     assert pipeline.ensure_calib(prof, "ip20", tmp_path, progress=False) == first
     assert time.perf_counter() - t0 < 0.5 < cold
+
+
+def test_known_map_validation_is_cached_and_reloads_the_same_fit(tmp_path):
+    """Chapter 03's solver check runs once per configuration; the reload gives the same maps and samples."""
+    first = pipeline.ensure_known_maps("tiny", tmp_path)
+    assert [(r.row["pair"], r.row["dim"]) for r in first] == [("gaussian", 2), ("ridge", 2)]
+    assert first[0].row["l2_uvp"] < first[0].row["l2_uvp_identity"]
+    mark = pipeline.artifacts_dir("tiny", tmp_path) / pipeline.known_maps_stage("tiny").key / cache.COMPLETE
+    stamp = mark.stat().st_mtime_ns
+    again = pipeline.ensure_known_maps("tiny", tmp_path)
+    assert mark.stat().st_mtime_ns == stamp, "the cached validation was fitted again"
+    for a, b in zip(first, again):
+        assert a.row == b.row
+        np.testing.assert_array_equal(a.source, b.source)
+        np.testing.assert_allclose(a.tmap.transport(a.source[:50]), b.tmap.transport(a.source[:50]), rtol=1e-5, atol=1e-5)

@@ -26,9 +26,11 @@ class EvaluateConfig:
     batch_size: int = 8192        # jets per forward pass through the head
     scan_variations: list[str] = field(default_factory=lambda: ["ip10", "ip20", "ip30"])
     scan_transport: dict[str, Any] = field(default_factory=dict)  # overrides of [transport] for scan/study fits
+    workers: int = 1              # scan points computed side by side (Dask processes); speed only, never results
 
     def __post_init__(self) -> None:
-        if self.max_events < 0 or self.bins < 2 or self.score_bins < 2 or self.pca_bins < 2 or self.batch_size < 1:
+        if (self.max_events < 0 or self.bins < 2 or self.score_bins < 2 or self.pca_bins < 2 or self.batch_size < 1
+                or self.workers < 1):
             raise ProfileError(f"evaluate: bad sizes in {dataclasses.asdict(self)}")
 
     @classmethod

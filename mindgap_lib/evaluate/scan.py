@@ -71,10 +71,25 @@ def scan_point(model, src: Mapping[str, np.ndarray], tgt: Mapping[str, np.ndarra
     return numbers, hists
 
 
+def _points(model, latents_dir, variations: list[str], cfg: EvaluateConfig, prof, fit: Callable, seed: int,
+            device: str, progress: bool, workers: int) -> list[tuple[dict, dict]]:
+    """`scan_point` for each variation: in turn, or side by side in `workers` Dask processes."""
+    pairs = [load_pair(latents_dir, v, cfg.max_events, seed) for v in variations]
+    if workers > 1 and len(variations) > 1:
+        import dask
+
+        if progress:
+            print(f"smearing scan: {len(variations)} points in {min(workers, len(variations))} processes", flush=True)
+        tasks = [dask.delayed(scan_point)(model, src, tgt, cfg, prof, fit, seed, device, False) for src, tgt in pairs]
+        return list(dask.compute(*tasks, scheduler="processes", num_workers=min(workers, len(tasks)), chunksize=1))
+    return [scan_point(model, src, tgt, cfg, prof, fit, seed, device, progress)
+            for src, tgt in tqdm(pairs, desc="smearing scan", disable=not progress)]
+
+
 def smearing_scan(tagger_dir: Any, latents_dir: str | os.PathLike, variations: Sequence[str] | None = None,
                   profile: str | Path | Mapping[str, Any] = "cpu", device: str = "cpu", seed: int = 0,
                   progress: bool = True, out_dir: str | os.PathLike | None = None, fit: Callable | None = None,
-                  **overrides: Any) -> dict:
+                  workers: int | None = None, **overrides: Any) -> dict:
     """ESS and closure of vertical vs horizontal calibration against targets of growing IP smearing.
 
     Arguments:
@@ -82,6 +97,8 @@ def smearing_scan(tagger_dir: Any, latents_dir: str | os.PathLike, variations: S
         variations: defaults to the profile's ``[evaluate].scan_variations``.
         fit: ``fit(source, target, profile, seed, device, progress, **kw) -> map`` (default:
             :func:`mindgap_lib.transport.fit` with ``[evaluate].scan_transport`` as overrides).
+        workers: points computed side by side (default ``[evaluate].workers``); above 1 they run in
+            Dask processes, so `fit` must then be picklable (a module-level function).
     Returns:
         ``{"points": [{"variation", "strength", ...numbers}], "info": ...}``; with `out_dir`, also
         written to ``scan.json`` (and the histograms to ``scan_figures.json``).
@@ -92,12 +109,11 @@ def smearing_scan(tagger_dir: Any, latents_dir: str | os.PathLike, variations: S
     variations = list(variations if variations is not None else cfg.scan_variations)
     strengths = {v: smearing_strength(v) for v in variations}
     model = load_tagger(tagger_dir, device)
-    points, figs = [], {}
-    for v in tqdm(sorted(variations, key=strengths.get), desc="smearing scan", disable=not progress):
-        src, tgt = load_pair(latents_dir, v, cfg.max_events, seed)
-        numbers, hists = scan_point(model, src, tgt, cfg, prof, fit or _default_fit, seed, device, progress)
-        points.append({"variation": v, "strength": strengths[v], **numbers})
-        figs[v] = hists
+    ordered = sorted(variations, key=strengths.get)
+    done = _points(model, latents_dir, ordered, cfg, prof, fit or _default_fit, seed, device, progress,
+                   cfg.workers if workers is None else workers)
+    points = [{"variation": v, "strength": strengths[v], **numbers} for v, (numbers, _) in zip(ordered, done)]
+    figs = {v: hists for v, (_, hists) in zip(ordered, done)}
     result = {"points": points, "info": {"seed": seed, "device": str(device), "config": cfg.as_dict(),
                                          "seconds": time.perf_counter() - t0}}
     if out_dir is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -16,7 +18,7 @@ from .known_maps import KnownPair, make_pair
 from .map import TransportMap
 from .metrics import l2_uvp, sinkhorn_divergence, w2_exact
 
-__all__ = ["KnownMapResult", "check_known_map", "check_known_maps"]
+__all__ = ["KnownMapResult", "check_known_map", "check_known_maps", "save_known_maps", "load_known_maps"]
 
 
 @dataclass
@@ -40,7 +42,7 @@ def check_known_map(name: str, dim: int, profile: str | os.PathLike | Mapping[st
     """
     cfg = transport_config(profile)
     pair = make_pair(name, dim, seed=seed)
-    x, y = pair.samples(cfg.check_samples, seed=seed + 1)
+    x, y = _samples(pair, cfg.check_samples, seed)
     xt = pair.sample_source(min(5000, cfg.check_samples), np.random.default_rng(seed + 7)).astype(np.float32)
     tx = pair.true_map(xt)
     A, b = gaussian_map_from_samples(x, y)
@@ -57,8 +59,35 @@ def check_known_map(name: str, dim: int, profile: str | os.PathLike | Mapping[st
     return KnownMapResult(row, tmap, pair, x, y)
 
 
+def _samples(pair: KnownPair, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return pair.samples(n, seed=seed + 1)
+
+
 def check_known_maps(profile: str | os.PathLike | Mapping[str, Any] = "cpu", pairs: tuple[str, ...] = ("gaussian", "ridge"),
                      seed: int = 0, progress: bool = False) -> list[KnownMapResult]:
     """`check_known_map` for every pair and every dimension in the profile's ``check_dims``."""
     dims = transport_config(profile).check_dims
     return [check_known_map(name, int(d), profile, seed, progress) for name in pairs for d in dims]
+
+
+def save_known_maps(results: list[KnownMapResult], out: str | os.PathLike) -> Path:
+    """Write the rows (``rows.json``) and each fitted map (``maps/<pair>-<dim>/``); samples are re-drawn on load."""
+    out = Path(out)
+    for r in results:
+        r.tmap.save(out / "maps" / f"{r.row['pair']}-{r.row['dim']}")
+    tmp = out / "rows.json.tmp"
+    tmp.write_text(json.dumps([r.row for r in results], indent=1, default=float))
+    os.replace(tmp, out / "rows.json")
+    return out
+
+
+def load_known_maps(out: str | os.PathLike, seed: int = 0, device: str = "cpu") -> list[KnownMapResult]:
+    """The results that :func:`save_known_maps` wrote, with the same (seeded) samples that were fitted."""
+    out = Path(out)
+    results = []
+    for row in json.loads((out / "rows.json").read_text()):
+        pair = make_pair(row["pair"], int(row["dim"]), seed=seed)
+        x, y = _samples(pair, int(row["samples"]), seed)
+        tmap = TransportMap.load(out / "maps" / f"{row['pair']}-{row['dim']}", device=device)
+        results.append(KnownMapResult(row, tmap, pair, x, y))
+    return results
