@@ -23,6 +23,7 @@ from .config import load_profile
 from .stages import (NOT_HASHED, PIPELINE_VERSION, Stage, _profile, _section, artifacts_dir, calib_stage,  # noqa: F401
                      dataset_stage, evaluation_stage, known_maps_stage, latents_stage, profile_name, profile_root,
                      scan_stage, tagger_stage, train_stage, transport_stage)
+from .parallel import side_by_side
 from .report import REGISTRY, _register, _write_json, collect_metrics, package_versions, save_chapter_numbers  # noqa: F401
 
 __all__ = [
@@ -212,13 +213,10 @@ def ensure_transports(profile, build_dir: str | os.PathLike = "build", device: s
     todo = [(layer, target) for layer, target in fits
             if not cache.is_complete(artifacts_dir(prof, build_dir) / transport_stage(prof, layer, target, seed).key)]
     if len(todo) > 1 and workers > 1:
-        import dask
-
         if progress:
             print(f"[mindgap] fitting {len(todo)} transport maps side by side: {todo}", flush=True)
-        tasks = [dask.delayed(ensure_transport)(prof, build_dir, device, layer, target, seed, progress=False)
-                 for layer, target in todo]
-        dask.compute(*tasks, scheduler="processes", num_workers=min(workers, len(todo)), chunksize=1)
+        side_by_side(ensure_transport, [((prof, build_dir, device, layer, target, seed), {"progress": False})
+                                        for layer, target in todo], workers)
     return [ensure_transport(prof, build_dir, device, layer, target, seed, progress=progress) for layer, target in fits]
 
 

@@ -110,6 +110,9 @@ PRESETS: dict[str, Variation] = {v.name: v for v in (
     Variation("ip10", ip_smear_min=0.10, ip_smear_max=0.10),
     Variation("ip20", ip_smear_min=0.20, ip_smear_max=0.20),
     Variation("ip30", ip_smear_min=0.30, ip_smear_max=0.30),
+    # stress tests beyond the paper's 10-30 %: resolution x2 and x4, for a scan that reaches separated supports
+    Variation("ip100", ip_smear_min=1.0, ip_smear_max=1.0),
+    Variation("ip300", ip_smear_min=3.0, ip_smear_max=3.0),
 )}
 
 

@@ -111,7 +111,7 @@ def test_detector_knobs_move_the_response():
 
 
 def test_variation_presets_and_errors():
-    assert set(PRESETS) == {"nominal", "target", "ip_only", "scale_only", "ip10", "ip20", "ip30"}
+    assert set(PRESETS) == {"nominal", "target", "ip_only", "scale_only", "ip10", "ip20", "ip30", "ip100", "ip300"}
     target = get_variation("target")
     assert (target.ip_smear_min, target.ip_smear_max, target.mu_r, target.mu_f) == (0.1, 0.3, 2.0, 2.0)
     assert get_variation("ip20").ip_factor(np.array([1.0, 500.0]), np.array([0.0, 2.0])) == pytest.approx([1.2, 1.2])

@@ -144,4 +144,8 @@ def test_end_to_end_tiny_run(tiny_build):
             assert abs(cell["value"] - 0.5) <= max(4 * cell["err"], 0.1), (layer, cell)
         assert 0.0 < m["evaluation"]["vertical"]["ess_fraction"] <= 1.0
         assert all(math.isfinite(c["w1_source"]) for c in m["evaluation"]["closure"].values())
+    # chapter 03 fits z128 and z128_post side by side and caches its known-map check; 05 runs the scan
+    for role in ("known_maps", "transport", "transport[z128_post:target]", "evaluation", "scan"):
+        assert role in m["config_hashes"], role
+    assert [p["variation"] for p in m["scan"]["points"]] == ["ip10", "ip20", "ip30"]
     print(f"tiny end-to-end: run {tiny_build.run_seconds:.0f} s, book {tiny_build.book_seconds:.0f} s")

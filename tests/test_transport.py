@@ -197,3 +197,25 @@ def test_fit_latents_writes_outputs_and_cli(tmp_path):
     assert rc == 0 and (tmp_path / "cli" / "map" / "weights.pt").is_file()
     assert cli.main(["fit-transport", "--latents", str(tmp_path / "missing"), "--profile", "tiny",
                      "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def test_map_on_a_subspace_stays_in_it_and_learns_the_map_there(tmp_path):
+    """Latents that fill only part of their space (z128 = W·LayerNorm(h) + b): the map acts in their span only."""
+    pair = gaussian_pair(2, seed=3)
+    x2, y2 = pair.samples(4000, seed=1)
+    rng = np.random.default_rng(0)
+    embed, offset = np.linalg.qr(rng.normal(size=(5, 2)))[0], rng.normal(size=5)  # a 2-d plane in 5-d
+    x, y = x2 @ embed.T + offset, y2 @ embed.T + offset
+    m = fit(x, y, profile="tiny", seed=0, progress=False, subspace_tol=1e-6)
+    assert m.basis.shape == (5, 2) and m.g.config.dim == 2
+    xt2 = pair.sample_source(2000, np.random.default_rng(5))
+    moved = m.transport(xt2 @ embed.T + offset)
+    off_plane = (moved - offset) - (moved - offset) @ embed @ embed.T
+    assert np.abs(off_plane).max() < 1e-4                      # nothing leaks out of the data's span
+    assert l2_uvp((moved - offset) @ embed, pair.true_map(xt2), y2) < 1.0
+    m.save(tmp_path / "map")
+    np.testing.assert_array_equal(TransportMap.load(tmp_path / "map").transport(x[:200]), m.transport(x[:200]))
+    full = fit(x2, y2, profile="tiny", seed=0, progress=False, subspace_tol=1e-6)  # full-rank data: no basis
+    assert full.basis is None
+    with pytest.raises(TransportError, match="subspace_tol"):
+        fit(x, y, profile="tiny", progress=False, subspace_tol=1e-6, standardize="diagonal")

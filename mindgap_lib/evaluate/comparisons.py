@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..parallel import side_by_side
 from .discriminator import DiscriminatorConfig, DiscriminatorResult, Split, split_indices, train_discriminator
 
 __all__ = ["COMPARISONS", "EvalSplits", "make_splits", "Task", "standard_tasks", "run_discriminators"]
@@ -66,12 +67,20 @@ def standard_tasks(source: Mapping[str, np.ndarray], calibrated: Mapping[str, np
 
 
 def run_discriminators(tasks: Mapping[tuple[str, str], Task], cfg: DiscriminatorConfig, seed: int = 0,
-                       device: str | torch.device = "cpu", progress: bool = True) -> dict[tuple[str, str], DiscriminatorResult]:
-    """Train one discriminator per task (each with its own seed), behind one progress bar."""
+                       device: str | torch.device = "cpu", progress: bool = True,
+                       workers: int = 1) -> dict[tuple[str, str], DiscriminatorResult]:
+    """Train one discriminator per task (each with its own seed): behind one progress bar, or in
+    `workers` Dask processes side by side (same results; ``cfg.threads`` torch threads each)."""
+    calls = [((task.a, task.b, cfg), {"seed": 1000 * seed + k, "device": str(device), "splits": task.splits})
+             for k, task in enumerate(tasks.values())]
+    if workers > 1:
+        if progress:
+            print(f"discriminators: {len(calls)} in {min(workers, len(calls))} processes", flush=True)
+        return dict(zip(tasks, side_by_side(train_discriminator, calls, workers)))
     out = {}
-    bar = tqdm(tasks.items(), desc="discriminators", total=len(tasks), disable=not progress)
-    for k, (key, task) in enumerate(bar):
+    bar = tqdm(zip(tasks, calls), desc="discriminators", total=len(calls), disable=not progress)
+    for key, (args, kwargs) in bar:
         bar.set_postfix_str(" ".join(key))
-        out[key] = train_discriminator(task.a, task.b, cfg, seed=1000 * seed + k, device=device, splits=task.splits)
+        out[key] = train_discriminator(*args, **kwargs)
     return out
 

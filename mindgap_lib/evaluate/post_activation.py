@@ -60,7 +60,7 @@ def post_activation_study(model: torch.nn.Module, source: Mapping[str, np.ndarra
     # culprit, most of the excess AUC at z128_post goes away
     clipped = np.maximum(cal_post["z128_post"], GELU_MIN)
     tasks["calibrated_z128_post_clipped_vs_target", "z128_post"] = Task(clipped, target["z128_post"], pair)
-    results = run_discriminators(tasks, cfg.discriminator, seed + 1, device, progress)
+    results = run_discriminators(tasks, cfg.discriminator, seed + 1, device, progress, cfg.workers)
     test_s, test_t = sp.source.test, sp.target.test
     llr, _, _ = closure_table({"calibrated": (cal_post["logits"][test_s], None)}, target["logits"][test_t], None, cfg.bins)
     metrics = {

@@ -66,7 +66,8 @@ def _closure(src, cal, tgt, sp: EvalSplits, weights: Mapping[str, np.ndarray], b
 def _main_results(model, src, tgt, transport, cfg: EvaluateConfig, seed, device, progress):
     cal = calibrate(model, load_map(transport, device), src["z128"], "z128", cfg.batch_size)
     sp = make_splits(len(src["z128"]), len(tgt["z128"]), cfg.discriminator, seed)
-    results = run_discriminators(standard_tasks(src, cal, tgt, LAYERS, sp), cfg.discriminator, seed, device, progress)
+    results = run_discriminators(standard_tasks(src, cal, tgt, LAYERS, sp), cfg.discriminator, seed, device, progress,
+                                 cfg.workers)
     return cal, sp, results
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import load_profile
+from ..parallel import side_by_side
 from .calibrated import calibrate, load_tagger
 from .comparisons import make_splits
 from .config import EvaluateConfig
@@ -76,12 +77,10 @@ def _points(model, latents_dir, variations: list[str], cfg: EvaluateConfig, prof
     """`scan_point` for each variation: in turn, or side by side in `workers` Dask processes."""
     pairs = [load_pair(latents_dir, v, cfg.max_events, seed) for v in variations]
     if workers > 1 and len(variations) > 1:
-        import dask
-
         if progress:
             print(f"smearing scan: {len(variations)} points in {min(workers, len(variations))} processes", flush=True)
-        tasks = [dask.delayed(scan_point)(model, src, tgt, cfg, prof, fit, seed, device, False) for src, tgt in pairs]
-        return list(dask.compute(*tasks, scheduler="processes", num_workers=min(workers, len(tasks)), chunksize=1))
+        return side_by_side(scan_point, [((model, src, tgt, cfg, prof, fit, seed, device, False), {}) for src, tgt in pairs],
+                            workers)
     return [scan_point(model, src, tgt, cfg, prof, fit, seed, device, progress)
             for src, tgt in tqdm(pairs, desc="smearing scan", disable=not progress)]
 

@@ -26,6 +26,8 @@ class TransportConfig:
     neural_init: float = 0.1        # initial gain of the neural part (the quadratic holds the init map)
     init: str = "gaussian"          # "gaussian": start at the Bures map; "identity": start at T(x) = x
     standardize: str = "isotropic"  # "isotropic" | "diagonal" | "none" (see TransportMap)
+    subspace_tol: float = 0.0       # > 0: map only within the span of the data's principal components with
+                                    # variance > tol * the largest; the rest of x is kept (see fit)
     steps: int = 1000               # training batches (each: one conjugate solve)
     batch_size: int = 512
     lr: float = 1e-3
@@ -64,6 +66,9 @@ class TransportConfig:
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:
             raise TransportError("[transport] conj_steps and map_refine_steps must be >= 0 and lr > 0")
+        if self.subspace_tol < 0 or (self.subspace_tol > 0 and self.standardize == "diagonal"):
+            raise TransportError("[transport] subspace_tol must be >= 0, and needs standardize 'isotropic' or 'none' "
+                                 "(a per-dimension scale does not commute with the projection)")
         if self.g_loss == "regression" and self.conj_steps == 0:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 

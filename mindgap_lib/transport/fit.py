@@ -44,15 +44,34 @@ def check_samples(source: Any, target: Any, batch_size: int, names: tuple[str, s
     return out[0], out[1]
 
 
-def _scaler(target: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(shift, scale) from the target sample: the solver's coordinates are (x − shift) / scale."""
+def _subspace(source: np.ndarray, target: np.ndarray, shift: np.ndarray, tol: float) -> np.ndarray | None:
+    """Orthonormal basis (d, k) of the pooled principal components with variance > tol · the largest.
+
+    A tagger's latents can fill only part of their space (z128 = W·LayerNorm(h) + b is one affine
+    subspace for source and target alike, and the spectrum falls steeply beyond it). A map fitted in
+    all d dimensions leaks into the empty directions, which a discriminator then learns to spot;
+    fitted in the span, it leaves them as they are. None when every direction is kept.
+    """
+    if tol <= 0:
+        return None
+    pooled = np.concatenate([source, target]).astype(np.float64) - shift
+    var, vec = np.linalg.eigh(pooled.T @ pooled / len(pooled))
+    keep = var > tol * var.max()
+    return None if keep.all() else np.ascontiguousarray(vec[:, keep][:, ::-1], dtype=np.float32)
+
+
+def _scaler(target: np.ndarray, mode: str, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) from the target sample: the solver's coordinates are (x − shift) / scale.
+
+    With a `basis`, the isotropic scale is that of the projected coordinates (per kept direction).
+    """
     d = target.shape[1]
     shift = target.mean(0)
-    std = target.std(0)
+    std = target.std(0) if basis is None else ((target - shift) @ basis).std(0)
     if mode == "none":
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
+        return np.zeros(d, np.float32), np.ones(len(std), np.float32)
     if mode == "isotropic":
-        scale = np.full(d, np.sqrt(np.mean(std**2)))
+        scale = np.full(len(std), np.sqrt(np.mean(std**2)))
     else:
         scale = std
     return shift.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
@@ -94,14 +113,16 @@ def fit(source: np.ndarray, target: np.ndarray, profile: str | os.PathLike | Map
 def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str, progress: bool) -> TransportMap:
     n_train_min = int(np.ceil(cfg.batch_size / (1 - cfg.val_fraction)))
     source, target = check_samples(source, target, n_train_min)
-    shift, scale = _scaler(target, cfg.standardize)
+    basis = _subspace(source, target, target.mean(0), cfg.subspace_tol)
+    shift, scale = _scaler(target, cfg.standardize, basis)
+    coords = (lambda a: (a - shift) / scale) if basis is None else (lambda a: ((a - shift) @ basis) / scale)
     rng = np.random.default_rng(seed)
-    xs, xv = _split((source - shift) / scale, cfg.val_fraction, cfg.val_size, rng)
-    ys, yv = _split((target - shift) / scale, cfg.val_fraction, cfg.val_size, rng)
+    xs, xv = _split(coords(source), cfg.val_fraction, cfg.val_size, rng)
+    ys, yv = _split(coords(target), cfg.val_fraction, cfg.val_size, rng)
     as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
     solver = Solver(as_t(xs), as_t(ys), (as_t(xv), as_t(yv)), cfg, seed, as_t(scale))
     f, g = solver.run(progress=progress)
-    return TransportMap(f, g, shift, scale, dataclasses.asdict(cfg) | {"seed": seed}, solver.history)
+    return TransportMap(f, g, shift, scale, dataclasses.asdict(cfg) | {"seed": seed}, solver.history, basis)
 
 
 def _load_layer(path: Path, layer: str) -> np.ndarray:

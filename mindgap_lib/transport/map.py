@@ -6,6 +6,10 @@ gradient of a convex function in original coordinates — T(x) = ∇[scale² g((
 ⟨shift, x⟩] — and it is the Euclidean Brenier map. A per-dimension ("diagonal") scale, as in the
 paper, conjugates ∇g by a diagonal matrix: the result is the Brenier map for the standardised cost,
 a monotone map but in general not a gradient in original coordinates.
+
+With a ``basis`` B (d, k) of the data's span, the solver's coordinates are u = Bᵀ(x − shift) / scale
+and the part of x outside the span is carried over unchanged: T(x) = x + B·(scale·∇g(u) − Bᵀ(x − shift)),
+still the gradient of a convex function (g on the span plus ½‖·‖² on its complement).
 """
 
 from __future__ import annotations
@@ -38,22 +42,35 @@ class TransportMap:
 
     Arguments:
         f, g: the potentials on the target and source side (standardised coordinates).
-        shift, scale: the scaler, arrays with shape (d,).
+        shift: the scaler's shift, shape (d,); scale: its scale, shape (k,) (k = d without a basis).
         config: the solver configuration (JSON-serialisable), kept with the weights.
         history: training curves, dict of lists (see `fit`).
+        basis: optional orthonormal (d, k) basis of the span the map acts in (see the module doc).
     """
 
     def __init__(self, f: ICNN, g: ICNN, shift: np.ndarray, scale: np.ndarray, config: dict[str, Any],
-                 history: dict[str, list] | None = None) -> None:
+                 history: dict[str, list] | None = None, basis: np.ndarray | None = None) -> None:
         self.f, self.g = f.eval(), g.eval()
         self.shift = np.asarray(shift, dtype=np.float32)
         self.scale = np.asarray(scale, dtype=np.float32)
+        self.basis = None if basis is None else np.asarray(basis, dtype=np.float32)
         self.config = dict(config)
         self.history = history or {}
 
     @property
     def dim(self) -> int:
-        return self.g.config.dim
+        """Dimension of the data (the solver's is ``g.config.dim``, smaller with a basis)."""
+        return len(self.shift)
+
+    def _to_solver(self, x: np.ndarray) -> np.ndarray:
+        centred = x - self.shift
+        return (centred if self.basis is None else centred @ self.basis) / self.scale
+
+    def _from_solver(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if self.basis is None:
+            return v * self.scale + self.shift
+        centred = x - self.shift
+        return x + (v * self.scale - centred @ self.basis) @ self.basis.T
 
     @property
     def device(self) -> torch.device:
@@ -65,12 +82,12 @@ class TransportMap:
             raise ValueError(f"TransportMap expects an array of shape (n, {self.dim}), got {x.shape}")
         out = np.empty_like(x)
         for i in range(0, len(x), chunk):
-            u = torch.from_numpy((x[i:i + chunk] - self.shift) / self.scale).to(self.device)
+            u = torch.from_numpy(np.ascontiguousarray(self._to_solver(x[i:i + chunk]))).to(self.device)
             v = net.grad(u)
             if refine:
                 v, _ = solve_conjugate(self.f, u, v, self.g.quadratic.matrix().detach(), refine,
                                        float(self.config.get("conj_step_size", 1.0)))
-            out[i:i + chunk] = v.detach().cpu().numpy() * self.scale + self.shift
+            out[i:i + chunk] = self._from_solver(v.detach().cpu().numpy(), x[i:i + chunk])
         return out
 
     def transport(self, x: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
@@ -89,7 +106,7 @@ class TransportMap:
 
     def potential(self, x: np.ndarray) -> np.ndarray:
         """g at x (standardised coordinates' potential evaluated at the standardised x), for plots."""
-        u = torch.from_numpy((np.asarray(x, np.float32) - self.shift) / self.scale).to(self.device)
+        u = torch.from_numpy(np.ascontiguousarray(self._to_solver(np.asarray(x, np.float32)))).to(self.device)
         with torch.no_grad():
             return self.g(u).cpu().numpy()
 
@@ -99,6 +116,8 @@ class TransportMap:
         path.mkdir(parents=True, exist_ok=True)
         state = {"f": self.f.state_dict(), "g": self.g.state_dict(),
                  "shift": torch.from_numpy(self.shift), "scale": torch.from_numpy(self.scale)}
+        if self.basis is not None:
+            state["basis"] = torch.from_numpy(self.basis)
         tmp = path / (WEIGHTS_FILE + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, path / WEIGHTS_FILE)
@@ -120,4 +139,6 @@ class TransportMap:
             net = ICNN(ICNNConfig(**meta["icnn"])).to(device)
             net.load_state_dict(state[key])
             nets.append(net)
-        return cls(nets[0], nets[1], state["shift"].numpy(), state["scale"].numpy(), meta["config"], meta["history"])
+        basis = state["basis"].cpu().numpy() if "basis" in state else None
+        return cls(nets[0], nets[1], state["shift"].cpu().numpy(), state["scale"].cpu().numpy(), meta["config"],
+                   meta["history"], basis)
