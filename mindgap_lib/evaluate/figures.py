@@ -90,7 +90,7 @@ def corner_figure(pca: Mapping, views: Sequence[tuple[str, str]] = (("source", "
             fig.update_yaxes(title_text=f"PC{i + 1}", row=i + 1, col=1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(height=180 * k + 80, width=180 * k + 80, margin={"t": 70},
+    fig.update_layout(height=min(180 * k + 80, 820), margin={"t": 70},
                       legend=_LEGEND, updatemenus=_dropdown([f"{a} vs {b}" for a, b in views], groups, len(fig.data)),
                       title="Leading principal components of the target's z128")
     return fig
@@ -129,7 +129,7 @@ def score_figure(scores: Mapping, labels: Mapping[str, tuple[str, str]], log: bo
     for t, trace in enumerate(fig.data):
         trace.visible = t in groups[0]
     fig.update_layout(xaxis_title="discriminator score s = P(target | x)", yaxis_title="density",
-                      yaxis_type="log" if log else "linear", width=800, height=440, title=titles[0],
+                      yaxis_type="log" if log else "linear", height=440, title=titles[0],
                       legend=_LEGEND, updatemenus=_dropdown(names, groups, len(fig.data), titles))
     return fig
 
@@ -199,7 +199,7 @@ def scan_figure(points: Sequence[Mapping], observables: Sequence[str]) -> go.Fig
     fig.update_xaxes(title_text="IP smearing strength")
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_layout(width=900, height=420, legend=_LEGEND, updatemenus=_dropdown(list(observables), groups, len(fig.data)))
+    fig.update_layout(height=420, legend=_LEGEND, updatemenus=_dropdown(list(observables), groups, len(fig.data)))
     return fig
 
 
