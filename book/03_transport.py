@@ -91,8 +91,9 @@ print(cfg)
 # Two kinds of pairs with an exact answer (`mindgap_lib.transport.known_maps`):
 # **gaussian**: anisotropic, rotated Gaussians with a mean shift (the Brenier map is the affine
 # Bures map); **ridge**, in the spirit of Korotin et al. (2021): a Gaussian-mixture source pushed
-# through $\nabla\psi$ with $\psi(x) = \tfrac12 x^\top M x + \sum_k c_k\,\mathrm{softplus}(\beta(w_k^\top x
-# + b_k))/\beta$, convex but far from quadratic, so by Brenier $T^\star = \nabla\psi$ and no affine map
+# through $\nabla\psi$ with
+# $\psi(x) = \tfrac12 x^\top M x + \sum_k c_k\,\mathrm{softplus}(\beta(w_k^\top x + b_k))/\beta$,
+# convex but far from quadratic, so by Brenier $T^\star = \nabla\psi$ and no affine map
 # reproduces it. The score is the **L2-UVP**, $100\,\mathbb{E}\lVert\hat T(x) - T^\star(x)\rVert^2 /
 # \mathrm{tr\,Cov}(Q)$, in percent. We also give exact $W_2$ on subsamples (POT `emd2`) and the
 # Sinkhorn divergence between $\hat T_\# P$ and $Q$, next to the same numbers for the true map (the

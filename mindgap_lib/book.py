@@ -178,15 +178,21 @@ def _stage_notebook(path: Path, dest: Path) -> None:
     dest.write_text(json.dumps(nb))
 
 
-def _dedupe_inline_scripts(html_dir: Path) -> None:
-    """Drop repeated identical inline ``<script>`` lines (Jupyter Book 1.0 emits sphinx-thebe's config twice,
-    a "THEBE_JS_URL has already been declared" error in every page)."""
+SCRIPT_SRC = re.compile(r'^<script\b[^>]*\bsrc="([^"?]+)')
+
+
+def _dedupe_scripts(html_dir: Path) -> None:
+    """Drop a ``<script>`` line that repeats an earlier one: Jupyter Book 1.0 emits sphinx-thebe's config
+    twice ("THEBE_JS_URL has already been declared") and, with a local ``mathjax_path``, loads MathJax a
+    second time without ``defer`` ("Cannot set property Package"). The first of each is kept."""
     for page in html_dir.rglob("*.html"):
         lines, seen, changed = page.read_text().splitlines(keepends=True), set(), False
         out = []
         for line in lines:
-            key = line.strip()
-            if key.startswith("<script>const THEBE_JS_URL") and key in seen:
+            stripped = line.strip()
+            src = SCRIPT_SRC.match(stripped)
+            key = src.group(1) if src else stripped
+            if (src or stripped.startswith("<script>const THEBE_JS_URL")) and key in seen:
                 changed = True
                 continue
             seen.add(key)
@@ -257,5 +263,5 @@ def build_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike 
     html = out / "_build" / "html"
     if not (html / "index.html").is_file():
         raise BookError(f"jupyter-book finished but {html / 'index.html'} is missing:\n{proc.stdout[-2000:]}")
-    _dedupe_inline_scripts(html)
+    _dedupe_scripts(html)
     return html
