@@ -134,3 +134,10 @@ def test_known_map_validation_is_cached_and_reloads_the_same_fit(tmp_path):
         assert a.row == b.row
         np.testing.assert_array_equal(a.source, b.source)
         np.testing.assert_allclose(a.tmap.transport(a.source[:50]), b.tmap.transport(a.source[:50]), rtol=1e-5, atol=1e-5)
+
+
+def test_side_by_side_matches_running_in_turn():
+    from mindgap_lib.parallel import side_by_side
+
+    calls = [((7, 2), {}), ((9, 4), {}), ((20, 6), {})]
+    assert side_by_side(divmod, calls, workers=2) == side_by_side(divmod, calls, workers=1) == [(3, 1), (2, 1), (3, 2)]

@@ -1,7 +1,6 @@
 """The OT solver: convexity by construction, accuracy on known maps, save/load, seeds, bad input."""
 
 import json
-import warnings
 
 import numpy as np
 import pytest
