@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .config import TransportConfig, TransportError, transport_config
-from .map import TransportMap
+from .map import TransportMap, solver_coords
 from .metrics import w2_exact
 from .train import Solver
 
@@ -115,10 +115,9 @@ def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int
     source, target = check_samples(source, target, n_train_min)
     basis = _subspace(source, target, target.mean(0), cfg.subspace_tol)
     shift, scale = _scaler(target, cfg.standardize, basis)
-    coords = (lambda a: (a - shift) / scale) if basis is None else (lambda a: ((a - shift) @ basis) / scale)
     rng = np.random.default_rng(seed)
-    xs, xv = _split(coords(source), cfg.val_fraction, cfg.val_size, rng)
-    ys, yv = _split(coords(target), cfg.val_fraction, cfg.val_size, rng)
+    xs, xv = _split(solver_coords(source, shift, scale, basis), cfg.val_fraction, cfg.val_size, rng)
+    ys, yv = _split(solver_coords(target, shift, scale, basis), cfg.val_fraction, cfg.val_size, rng)
     as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
     solver = Solver(as_t(xs), as_t(ys), (as_t(xv), as_t(yv)), cfg, seed, as_t(scale))
     f, g = solver.run(progress=progress)

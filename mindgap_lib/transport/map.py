@@ -31,6 +31,12 @@ WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
 
 
+def solver_coords(x: np.ndarray, shift: np.ndarray, scale: np.ndarray, basis: np.ndarray | None = None) -> np.ndarray:
+    """The solver's coordinates of x: (x − shift) / scale, projected on `basis` (d, k) when there is one."""
+    centred = x - shift
+    return (centred if basis is None else centred @ basis) / scale
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -63,8 +69,7 @@ class TransportMap:
         return len(self.shift)
 
     def _to_solver(self, x: np.ndarray) -> np.ndarray:
-        centred = x - self.shift
-        return (centred if self.basis is None else centred @ self.basis) / self.scale
+        return solver_coords(x, self.shift, self.scale, self.basis)
 
     def _from_solver(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
         if self.basis is None:

@@ -15,7 +15,7 @@ from .config import transport_config
 from .fit import fit
 from .init import gaussian_map_from_samples
 from .known_maps import KnownPair, make_pair
-from .map import TransportMap
+from .map import TransportMap, _atomic_write_text
 from .metrics import l2_uvp, sinkhorn_divergence, w2_exact
 
 __all__ = ["KnownMapResult", "check_known_map", "check_known_maps", "save_known_maps", "load_known_maps"]
@@ -75,9 +75,7 @@ def save_known_maps(results: list[KnownMapResult], out: str | os.PathLike) -> Pa
     out = Path(out)
     for r in results:
         r.tmap.save(out / "maps" / f"{r.row['pair']}-{r.row['dim']}")
-    tmp = out / "rows.json.tmp"
-    tmp.write_text(json.dumps([r.row for r in results], indent=1, default=float))
-    os.replace(tmp, out / "rows.json")
+    _atomic_write_text(out / "rows.json", json.dumps([r.row for r in results], indent=1, default=float))
     return out
 
 
