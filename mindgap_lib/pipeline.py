@@ -220,13 +220,17 @@ def ensure_transports(profile, build_dir: str | os.PathLike = "build", device: s
     return [ensure_transport(prof, build_dir, device, layer, target, seed, progress=progress) for layer, target in fits]
 
 
-def ensure_known_maps(profile, build_dir: str | os.PathLike = "build", seed: int = 0, device: str = "cpu") -> list:
-    """The known-map validation (:func:`mindgap_lib.transport.check_known_maps`), fitted once per configuration."""
-    from .transport import check_known_maps, load_known_maps, save_known_maps
+def ensure_known_maps(profile, build_dir: str | os.PathLike = "build", seed: int = 0, device: str = "cpu",
+                      workers: int = 2) -> list:
+    """The known-map validation (:func:`mindgap_lib.transport.fit_known_maps`), fitted once per configuration.
+
+    Its fits (one torch thread each in the ``cpu`` profile) run `workers` at a time.
+    """
+    from .transport import fit_known_maps, load_known_maps
 
     prof = _profile(profile)
     out = run_stage(artifacts_dir(prof, build_dir), known_maps_stage(prof, seed),
-                    lambda out: save_known_maps(check_known_maps(prof, seed=seed), out))
+                    lambda out: fit_known_maps(prof, out, seed=seed, workers=workers))
     return load_known_maps(out, seed, device)
 
 

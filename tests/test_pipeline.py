@@ -122,8 +122,13 @@ def test_real_calibration_stage_for_an_extra_variation_is_cached(tmp_path):
 
 
 def test_known_map_validation_is_cached_and_reloads_the_same_fit(tmp_path):
-    """Chapter 03's solver check runs once per configuration; the reload gives the same maps and samples."""
-    first = pipeline.ensure_known_maps("tiny", tmp_path)
+    """Chapter 03's solver check runs once per configuration; the reload gives the same maps and samples.
+
+    Its fits run side by side (processes save their maps and return rows): the rows equal those of fits in turn.
+    """
+    from mindgap_lib.transport import fit_known_maps, load_known_maps
+
+    first = pipeline.ensure_known_maps("tiny", tmp_path, workers=2)
     assert [(r.row["pair"], r.row["dim"]) for r in first] == [("gaussian", 2), ("ridge", 2)]
     assert first[0].row["l2_uvp"] < first[0].row["l2_uvp_identity"]
     mark = pipeline.artifacts_dir("tiny", tmp_path) / pipeline.known_maps_stage("tiny").key / cache.COMPLETE
@@ -134,6 +139,9 @@ def test_known_map_validation_is_cached_and_reloads_the_same_fit(tmp_path):
         assert a.row == b.row
         np.testing.assert_array_equal(a.source, b.source)
         np.testing.assert_allclose(a.tmap.transport(a.source[:50]), b.tmap.transport(a.source[:50]), rtol=1e-5, atol=1e-5)
+    in_turn = load_known_maps(fit_known_maps("tiny", tmp_path / "in_turn", workers=1))
+    untimed = lambda rs: [{k: v for k, v in r.row.items() if k != "train_time_s"} for r in rs]  # noqa: E731
+    assert untimed(in_turn) == untimed(first)
 
 
 def test_side_by_side_matches_running_in_turn():

@@ -18,7 +18,8 @@ from .known_maps import KnownPair, make_pair
 from .map import TransportMap, _atomic_write_text
 from .metrics import l2_uvp, sinkhorn_divergence, w2_exact
 
-__all__ = ["KnownMapResult", "check_known_map", "check_known_maps", "save_known_maps", "load_known_maps"]
+__all__ = ["KnownMapResult", "check_known_map", "check_known_maps", "save_known_maps", "fit_known_maps",
+           "load_known_maps"]
 
 
 @dataclass
@@ -77,6 +78,29 @@ def save_known_maps(results: list[KnownMapResult], out: str | os.PathLike) -> Pa
         r.tmap.save(out / "maps" / f"{r.row['pair']}-{r.row['dim']}")
     _atomic_write_text(out / "rows.json", json.dumps([r.row for r in results], indent=1, default=float))
     return out
+
+
+def fit_known_maps(profile: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike,
+                   pairs: tuple[str, ...] = ("gaussian", "ridge"), seed: int = 0, workers: int = 1) -> Path:
+    """:func:`check_known_maps` then :func:`save_known_maps`, the fits side by side in up to `workers` processes.
+
+    A pair holds closures that do not pickle, so each process fits, saves its map and hands back
+    only the row; :func:`load_known_maps` rebuilds the rest. Same rows as fitting in turn.
+    """
+    from ..parallel import side_by_side
+
+    out = Path(out)
+    dims = transport_config(profile).check_dims
+    calls = [((name, int(d), profile, seed, str(out)), {}) for name in pairs for d in dims]
+    rows = side_by_side(_check_and_save, calls, workers)
+    _atomic_write_text(out / "rows.json", json.dumps(rows, indent=1, default=float))
+    return out
+
+
+def _check_and_save(name: str, dim: int, profile: Any, seed: int, out: str) -> dict[str, Any]:
+    r = check_known_map(name, dim, profile, seed)
+    r.tmap.save(Path(out) / "maps" / f"{name}-{dim}")
+    return r.row
 
 
 def load_known_maps(out: str | os.PathLike, seed: int = 0, device: str = "cpu") -> list[KnownMapResult]:
