@@ -167,6 +167,14 @@ target = np.load(Path(latents_dir) / "target.npz")[layer]
 calibrated = np.load(Path(transport_dir) / "calibrated.npz")[layer]
 print(json.dumps(metrics, indent=1))
 
+# %% [markdown]
+# ### Training curves
+#
+# The solver keeps the checkpoint with the lowest held-out loss (dotted line). When the held-out loss
+# climbs more than `rollback_tol` (1 %) above that best, it goes back to the best checkpoint and halves
+# the learning rate (dashed lines): once the pair leaves the region where the conjugate ŷ(x) is
+# solved, f exploits the error and the loss rarely comes back at the same step size.
+
 # %%
 h = tmap.history
 fig = make_subplots(rows=1, cols=3, subplot_titles=("held-out dual objective J(f)", "W2 estimate (source → map)",
@@ -176,8 +184,11 @@ fig.add_scatter(x=h["step"], y=h["w2"], mode="lines+markers", name="W2 primal", 
 fig.add_scatter(x=h["step"], y=h["w2_dual"], mode="lines", name="W2 dual", row=1, col=2)
 fig.add_scatter(x=h["step"], y=h["amortization"], mode="lines+markers", name="gap", row=1, col=3)
 fig.add_vline(x=h["best_step"][0], line_dash="dot")
+for step in h.get("rollbacks", []):  # back to the best checkpoint at half the learning rate ([transport].rollback_tol)
+    fig.add_vline(x=step, line_dash="dash", line_color="firebrick")
 fig.update_xaxes(title="step")
-fig.update_layout(height=350, title=f"training curves (best checkpoint: step {h['best_step'][0]})")
+fig.update_layout(height=350, title=f"training curves (best checkpoint: step {h['best_step'][0]}; "
+                                    f"rollbacks, dashed: {len(h.get('rollbacks', []))})")
 fig.show()
 
 # %% [markdown]

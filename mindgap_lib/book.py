@@ -104,7 +104,7 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping], str], str], ...] = (
     ("Fig. 4b / eq. 5: overlap of source and target, vertical-calibration ESS fraction",
      "nearly disjoint supports: reweighting dilutes", lambda m: _fmt(_get(m, "evaluation.vertical.ess_fraction")),
      "05_vertical_vs_horizontal"),
-    ("Eq. 5 vs overlap: vertical ESS fraction for IP smearing of 10, 20, 30 %", "not shown", _scan,
+    ("Eq. 5 vs overlap: vertical ESS fraction along the IP-smearing scan (extra d0/dz smearing)", "not shown", _scan,
      "05_vertical_vs_horizontal"),
     ("Beyond the paper: map fitted after the GELU (z128_post), AUC calibrated vs target", "not studied",
      _post_activation, "05_vertical_vs_horizontal"),

@@ -169,6 +169,39 @@ def test_divergence_stops_and_keeps_best_checkpoint(gauss2d, monkeypatch):
     assert np.isfinite(m.transport(x[:100])).all()
 
 
+def test_rollback_restores_the_best_checkpoint_at_half_the_learning_rate(gauss2d, monkeypatch):
+    """A sudden bad jump of f (here: noise on its weights at batch 41) is undone, and the run continues slower."""
+    _, x, y = gauss2d
+    calls = {"n": 0}
+    real = dual.f_loss
+
+    def saboteur(f, yy, y_hat):
+        calls["n"] += 1
+        if calls["n"] == 41:
+            with torch.no_grad():
+                gen = torch.Generator().manual_seed(0)
+                for p in f.parameters():
+                    p.add_(torch.randn(p.shape, generator=gen) * 0.5)
+        return real(f, yy, y_hat)
+
+    monkeypatch.setattr("mindgap_lib.transport.train.f_loss", saboteur)
+    plain = fit(x, y, profile="tiny", progress=False, val_every=10, steps=150, rollback_tol=0.0)
+    calls["n"] = 0
+    saved = fit(x, y, profile="tiny", progress=False, val_every=10, steps=150, rollback_tol=0.01)
+    assert plain.history["rollbacks"] == []
+    hp, hs = plain.history, saved.history
+    assert hp["val_loss"][6] > hp["val_loss"][4] * 1.01 + 0.01, "the sabotage did not hurt: the test proves nothing"
+    first = hs["rollbacks"][0]
+    assert 40 < first <= 70
+    after = [k for k, step in enumerate(hs["step"]) if step > first]
+    ratios = [hs["lr"][k] / hp["lr"][k] for k in after]
+    assert max(ratios) <= 0.5 + 1e-6, ratios
+    # the damage is undone: from the first rollback on, the rescued run validates better than the plain one
+    assert min(hp["val_loss"][k] - hs["val_loss"][k] for k in after[:3]) > 0
+    with pytest.raises(TransportError, match="rollback_tol"):
+        fit(x, y, profile="tiny", progress=False, rollback_tol=-1)
+
+
 def test_fit_latents_writes_outputs_and_cli(tmp_path):
     rng = np.random.default_rng(0)
     lat = tmp_path / "latents"

@@ -47,6 +47,8 @@ class TransportConfig:
     val_every: int = 100            # steps between validations (history resolution)
     threads: int = 0                # torch threads; 0 leaves torch's default (the machine's cores)
     max_time_s: float = 0.0         # stop (validate, keep the best) after this many seconds; 0 = no limit
+    rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
+                                    # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
     # the known-map validation of chapter 03 (not used by the solver itself)
     check_dims: tuple = (2, 16)     # dimensions of the known-map pairs
     check_samples: int = 10000      # samples per side
@@ -64,6 +66,8 @@ class TransportConfig:
                 raise TransportError(f"[transport] {name}={getattr(self, name)!r} not one of {', '.join(known)}")
         if not 0 < self.val_fraction < 1:
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.rollback_tol < 0:
+            raise TransportError(f"[transport] rollback_tol must be >= 0, got {self.rollback_tol}")
         if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:
             raise TransportError("[transport] conj_steps and map_refine_steps must be >= 0 and lr > 0")
         if self.subspace_tol < 0 or (self.subspace_tol > 0 and self.standardize == "diagonal"):

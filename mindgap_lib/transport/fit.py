@@ -98,7 +98,8 @@ def fit(source: np.ndarray, target: np.ndarray, profile: str | os.PathLike | Map
     Returns:
         A `TransportMap` at the best validation checkpoint; ``.history`` holds per-validation
         ``dual`` (held-out J(f)), ``w2`` (primal W2 estimate, original units), ``w2_dual``,
-        ``val_loss``, ``amortization``, ``conj_residual``, ``lr``, ``time``.
+        ``val_loss``, ``amortization``, ``conj_residual``, ``lr``, ``time``; ``rollbacks`` lists the
+        validation steps that restored the best checkpoint at half the learning rate.
     """
     cfg = transport_config(profile, **overrides)
     threads = torch.get_num_threads()
@@ -169,7 +170,7 @@ def fit_latents(latents_dir: str | os.PathLike, out_dir: str | os.PathLike, laye
                "best_step": best, "dual": h["dual"][k], "val_loss": h["val_loss"][k], "w2": h["w2"][k],
                "w2_dual": h["w2_dual"][k], "w2_init": h["w2"][0], "amortization": h["amortization"][k],
                "w2_emd_before": w2_exact(source, target, n=2000), "w2_emd_after": w2_exact(calibrated, target, n=2000),
-               "train_time_s": train_time,
+               "train_time_s": train_time, "rollbacks": len(h.get("rollbacks", [])),
                "diverged": "diverged_at" in h, "seed": seed, "device": device}
     tmp = out_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=1, default=float))

@@ -1,4 +1,4 @@
-"""The training loop: alternating f/g updates on the dual, validation, best checkpoint, divergence stop."""
+"""The training loop: alternating f/g updates on the dual, validation, best checkpoint, rollback, divergence stop."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def _schedule(opt: torch.optim.Optimizer, cfg: TransportConfig) -> torch.optim.l
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def _clone_state(*nets: nn.Module) -> list[dict[str, Tensor]]:
-    return [copy.deepcopy(n.state_dict()) for n in nets]
+def _clone_state(*parts: nn.Module | torch.optim.Optimizer) -> list[dict]:
+    return [copy.deepcopy(p.state_dict()) for p in parts]
 
 
 class Solver:
@@ -68,8 +68,8 @@ class Solver:
         self.sched = [_schedule(self.opt_f, cfg), _schedule(self.opt_g, cfg)]
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.history: dict[str, list] = {k: [] for k in ("step", "time", "lr", "dual", "w2", "w2_dual", "val_loss",
-                                                          "amortization", "conj_residual")}
-        self.best = (math.inf, _clone_state(self.f, self.g), 0)
+                                                          "amortization", "conj_residual", "rollbacks")}
+        self.best = (math.inf, _clone_state(self.f, self.g, self.opt_f, self.opt_g), 0)
 
     def _init_gaussian(self) -> None:
         """g's quadratic at the Bures map between the moments, f's at its inverse."""
@@ -147,8 +147,23 @@ class Solver:
         if not math.isfinite(val_loss):
             raise FloatingPointError(f"non-finite validation loss at step {i}")
         if val_loss < self.best[0]:
-            self.best = (val_loss, _clone_state(self.f, self.g), i)
+            self.best = (val_loss, _clone_state(self.f, self.g, self.opt_f, self.opt_g), i)
+        elif self.cfg.rollback_tol and val_loss > self.best[0] + self.cfg.rollback_tol * (abs(self.best[0]) + 1):
+            self._rollback(i)
         return val_loss
+
+    def _rollback(self, i: int) -> None:
+        """Back to the best checkpoint with half the learning rate.
+
+        An ICNN pair can leave the basin where the conjugate is solvable (the refined ŷ stops being
+        the argmax and f exploits it); the held-out loss then climbs and rarely comes back at the
+        same step size, so the rest of the run would be wasted.
+        """
+        for part, state in zip((self.f, self.g, self.opt_f, self.opt_g), self.best[1]):
+            part.load_state_dict(copy.deepcopy(state))
+        for sched in self.sched:
+            sched.base_lrs = [lr / 2 for lr in sched.base_lrs]
+        self.history["rollbacks"].append(i)
 
     def run(self, progress: bool = True) -> tuple[ICNN, ICNN]:
         """Train for ``cfg.steps`` batches; returns (f, g) at the best validation checkpoint."""
