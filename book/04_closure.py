@@ -92,8 +92,8 @@ corner_figure(pca).show()
 # with a patience of 8 our first run stopped the calibrated-vs-target fit in $z_{128}$ at epoch
 # 2 with AUC 0.49, where training on reached 0.92. A short-trained discriminator makes any
 # calibration look perfect. **Keep the map in the latents' span** (chapter 03): fitted in all 128
-# directions, that same map had matched every marginal yet sat at AUC 0.92 in $z_{128}$ (source:
-# 0.59), because it scattered noise into directions the tagger never uses.
+# directions, that same map had matched every marginal yet sat at AUC 0.92 in $z_{128}$ (source vs
+# target in that build: 0.59), because it scattered noise into directions the tagger never uses.
 
 # %%
 display(Markdown(auc_table_markdown(metrics["auc"], PAPER_AUC)))

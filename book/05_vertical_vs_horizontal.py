@@ -98,7 +98,8 @@ display(Markdown("\n".join(rows)))
 #
 # The paper's target changes both the detector (impact parameters smeared by 10–30 %) and the
 # physics (scales doubled). To see how vertical calibration degrades with the size of the gap,
-# we use weaker targets that only smear the impact parameters, by a fixed 10 %, 20 % or 30 %.
+# we use targets that only smear the impact parameters, by a fixed fraction: the profile's
+# `scan_variations`, from `ip10` (+10 %) to `ip300` (+300 %, where the supports come apart).
 # For each we train the source-vs-target discriminator on $z_{128}$ (its weights: vertical) and
 # fit a transport map source → that target (horizontal; the map is fitted on the discriminator's
 # training jets, and both are judged on the held-out ones).
@@ -169,12 +170,12 @@ else:
 # What we read from the `cpu` build this book was written with (the table above has this
 # build's own numbers): the floor is not the story, since lifting the sub-floor values onto it
 # removes little of the excess. Geometry is. $z_{128}$ fills a low-dimensional *linear* subspace
-# (about 61 of 128 directions carry all but $10^{-5}$ of the largest variance), so a map confined
+# (about 60 of 128 directions carry all but $10^{-5}$ of the largest variance), so a map confined
 # to that span (chapter 03) closes at every layer, GELU included. After the GELU the same jets
 # lie on that subspace bent by a per-coordinate non-linearity: a curved set that still spans all
 # 128 directions, so no linear restriction can hold a map on it. A map fitted on `z128_post`
 # leaves the set, a discriminator at `z128_post` sees it at once (the paper's AUC ≈ 1), and one
-# layer later the head no longer does. Our advice: calibrate before the activation, within the
+# layer later the head barely does. Our advice: calibrate before the activation, within the
 # latents' span.
 
 # %%
