@@ -60,7 +60,7 @@ def _auc(kind: str) -> Callable[[Mapping], str]:
 
 def _closure(m: Mapping) -> str:
     closure = _get(m, "evaluation.closure") or {}
-    cells = [f"{name}: {_fmt(c.get('w1_source'))} → {_fmt(c.get('w1_calibrated'))}"
+    cells = [f"{name}: {_fmt(c.get('w1_source'))} → {_fmt(c.get('w1_calibrated'))} (null {_fmt(c.get('w1_null'))})"
              for name, c in closure.items() if isinstance(c, Mapping)]
     return "; ".join(cells) or "—"
 
@@ -99,7 +99,7 @@ ROWS: tuple[tuple[str, str, Callable[[Mapping], str], str], ...] = (
     ("Fig. 4a / 9: AUC calibrated vs target", "z128 ≈ 1.0; penultimate ≈ 0.5; logits ≈ 0.5",
      _auc("calibrated_vs_target"), "04_closure"),
     ("Null test: AUC target vs target", "0.5 by construction", _auc("target_vs_target"), "04_closure"),
-    ("Fig. 5 / 11: log-likelihood ratios, W1 to target (source → calibrated)",
+    ("Fig. 5 / 11: log-likelihood ratios, W1 to target (source → calibrated; null: target vs target, the floor)",
      "clear discrepancy, substantially reduced", _closure, "04_closure"),
     ("Fig. 4b / eq. 5: overlap of source and target, vertical-calibration ESS fraction",
      "nearly disjoint supports: reweighting dilutes", lambda m: _fmt(_get(m, "evaluation.vertical.ess_fraction")),
