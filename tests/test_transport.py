@@ -152,17 +152,25 @@ def test_unknown_override_is_named():
         fit(x, x, profile="tiny", progress=False, g_loss="nope")
 
 
-def test_divergence_stops_and_keeps_best_checkpoint(gauss2d, monkeypatch):
-    _, x, y = gauss2d
+def _patch_f_loss(monkeypatch, change) -> dict:
+    """Route the solver's f-loss through ``change(call_number, f, loss)``, `loss` computing the real one.
+
+    Returns the call counter (reset ``["n"]`` to reuse the patch for another fit).
+    """
     calls = {"n": 0}
     real = dual.f_loss
 
-    def flaky(f, yy, y_hat):
+    def patched(f, yy, y_hat):
         calls["n"] += 1
-        out = real(f, yy, y_hat)
-        return out * float("nan") if calls["n"] > 30 else out
+        return change(calls["n"], f, lambda: real(f, yy, y_hat))
 
-    monkeypatch.setattr("mindgap_lib.transport.train.f_loss", flaky)
+    monkeypatch.setattr("mindgap_lib.transport.train.f_loss", patched)
+    return calls
+
+
+def test_divergence_stops_and_keeps_best_checkpoint(gauss2d, monkeypatch):
+    _, x, y = gauss2d
+    _patch_f_loss(monkeypatch, lambda n, f, loss: loss() * float("nan") if n > 30 else loss())
     with pytest.warns(DivergenceWarning, match="diverged .*non-finite f-loss at step 31"):
         m = fit(x, y, profile="tiny", progress=False, val_every=10)
     assert m.history["best_step"][0] <= 30
@@ -172,19 +180,16 @@ def test_divergence_stops_and_keeps_best_checkpoint(gauss2d, monkeypatch):
 def test_rollback_restores_the_best_checkpoint_at_half_the_learning_rate(gauss2d, monkeypatch):
     """A sudden bad jump of f (here: noise on its weights at batch 41) is undone, and the run continues slower."""
     _, x, y = gauss2d
-    calls = {"n": 0}
-    real = dual.f_loss
 
-    def saboteur(f, yy, y_hat):
-        calls["n"] += 1
-        if calls["n"] == 41:
+    def jump(n, f, loss):
+        if n == 41:
             with torch.no_grad():
                 gen = torch.Generator().manual_seed(0)
                 for p in f.parameters():
                     p.add_(torch.randn(p.shape, generator=gen) * 0.5)
-        return real(f, yy, y_hat)
+        return loss()
 
-    monkeypatch.setattr("mindgap_lib.transport.train.f_loss", saboteur)
+    calls = _patch_f_loss(monkeypatch, jump)
     plain = fit(x, y, profile="tiny", progress=False, val_every=10, steps=150, rollback_tol=0.0)
     calls["n"] = 0
     saved = fit(x, y, profile="tiny", progress=False, val_every=10, steps=150, rollback_tol=0.01)

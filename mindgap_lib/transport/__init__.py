@@ -12,12 +12,11 @@ from .known_maps import KnownPair, gaussian_pair, make_pair, ridge_pair
 from .map import TransportMap
 from .metrics import l2_uvp, linear_fit_map, sinkhorn_divergence, w2_exact, w2_gaussian
 from .train import DivergenceWarning
-from .validation import (KnownMapResult, check_known_map, check_known_maps, fit_known_maps, load_known_maps,
-                         save_known_maps)
+from .validation import KnownMapResult, check_known_map, fit_known_maps, load_known_maps
 
 __all__ = [
     "fit", "fit_latents", "TransportMap", "TransportConfig", "TransportError", "DivergenceWarning", "transport_config",
     "check_samples", "ICNN", "ICNNConfig", "bures_map", "gaussian_map_from_samples", "KnownPair", "gaussian_pair",
-    "ridge_pair", "make_pair", "KnownMapResult", "check_known_map", "check_known_maps", "save_known_maps",
-    "fit_known_maps", "load_known_maps", "l2_uvp", "linear_fit_map", "sinkhorn_divergence", "w2_exact", "w2_gaussian",
+    "ridge_pair", "make_pair", "KnownMapResult", "check_known_map", "fit_known_maps", "load_known_maps", "l2_uvp",
+    "linear_fit_map", "sinkhorn_divergence", "w2_exact", "w2_gaussian",
 ]

@@ -18,8 +18,7 @@ from .known_maps import KnownPair, make_pair
 from .map import TransportMap, _atomic_write_text
 from .metrics import l2_uvp, sinkhorn_divergence, w2_exact
 
-__all__ = ["KnownMapResult", "check_known_map", "check_known_maps", "save_known_maps", "fit_known_maps",
-           "load_known_maps"]
+__all__ = ["KnownMapResult", "check_known_map", "fit_known_maps", "load_known_maps"]
 
 
 @dataclass
@@ -64,28 +63,13 @@ def _samples(pair: KnownPair, n: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return pair.samples(n, seed=seed + 1)
 
 
-def check_known_maps(profile: str | os.PathLike | Mapping[str, Any] = "cpu", pairs: tuple[str, ...] = ("gaussian", "ridge"),
-                     seed: int = 0, progress: bool = False) -> list[KnownMapResult]:
-    """`check_known_map` for every pair and every dimension in the profile's ``check_dims``."""
-    dims = transport_config(profile).check_dims
-    return [check_known_map(name, int(d), profile, seed, progress) for name in pairs for d in dims]
-
-
-def save_known_maps(results: list[KnownMapResult], out: str | os.PathLike) -> Path:
-    """Write the rows (``rows.json``) and each fitted map (``maps/<pair>-<dim>/``); samples are re-drawn on load."""
-    out = Path(out)
-    for r in results:
-        r.tmap.save(out / "maps" / f"{r.row['pair']}-{r.row['dim']}")
-    _atomic_write_text(out / "rows.json", json.dumps([r.row for r in results], indent=1, default=float))
-    return out
-
-
 def fit_known_maps(profile: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike,
                    pairs: tuple[str, ...] = ("gaussian", "ridge"), seed: int = 0, workers: int = 1) -> Path:
-    """:func:`check_known_maps` then :func:`save_known_maps`, the fits side by side in up to `workers` processes.
+    """`check_known_map` for every pair and every ``check_dims`` entry, up to `workers` fits side by side.
 
-    A pair holds closures that do not pickle, so each process fits, saves its map and hands back
-    only the row; :func:`load_known_maps` rebuilds the rest. Same rows as fitting in turn.
+    Writes each map (``maps/<pair>-<dim>/``) and the rows (``rows.json``). A pair holds closures
+    that do not pickle, so each fit saves its own map and hands back only its row;
+    :func:`load_known_maps` rebuilds the rest. The rows do not depend on `workers`.
     """
     from ..parallel import side_by_side
 
@@ -104,7 +88,7 @@ def _check_and_save(name: str, dim: int, profile: Any, seed: int, out: str) -> d
 
 
 def load_known_maps(out: str | os.PathLike, seed: int = 0, device: str = "cpu") -> list[KnownMapResult]:
-    """The results that :func:`save_known_maps` wrote, with the same (seeded) samples that were fitted."""
+    """The results that :func:`fit_known_maps` wrote, with the same (seeded) samples that were fitted."""
     out = Path(out)
     results = []
     for row in json.loads((out / "rows.json").read_text()):
