@@ -160,9 +160,10 @@ print(f"source: {len(source['nparticles'])} jets, {len(source['d0'])} charged tr
 # ## The paper's Fig. 1: source vs target QCD
 #
 # Left: the transverse impact parameter d0 of charged particles (log scale: light-quark and gluon jets are
-# dominated by prompt tracks, with tails from the K⁰s, Λ and heavy-flavour decays the generator really
-# produces). Middle: its significance d0/σ(d0). The target keeps the *nominal* σ(d0) in its files, as a
-# real reconstruction would (it does not know its own mismodelling), so the significance widens too.
+# dominated by prompt tracks, with tails from heavy-flavour and τ decays). K⁰s and Λ are left undecayed
+# by the generator here (cτ > 10 mm), so the metre-long V⁰ tails of JetClass's d0 are missing. Middle:
+# σ(d0). As in Delphes, the target stores the resolution it smeared with, so σ(d0) moves with d0 (the
+# variant `target_nominal_errors` keeps nominal errors instead, and only d0/σ widens).
 # Right: the number of jet constituents, moved by the scale change.
 
 # %%

@@ -205,7 +205,7 @@ fig.show()
 # and remove them with an optimal transport map.
 
 # %%
-src, tgt = np.load(Path(latents_dir) / "source.npz"), np.load(Path(latents_dir) / "target.npz")
+src, tgt = np.load(Path(latents_dir) / "nominal.npz"), np.load(Path(latents_dir) / "target.npz")
 zs, zt = src["z128"], tgt["z128"]
 shift = (zt.mean(0) - zs.mean(0)) / np.maximum(zs.std(0), 1e-6)
 order = np.argsort(-np.abs(shift))

@@ -162,7 +162,7 @@ fits = [(name, "target") for name in [layer, *also_fit]]
 transport_dir = pipeline.ensure_transports(profile, build_dir=build_dir, device=device, fits=fits, seed=seed)[0]
 metrics = json.loads((Path(transport_dir) / "metrics.json").read_text())
 tmap = TransportMap.load(Path(transport_dir) / "map", device=device)
-source = np.load(Path(latents_dir) / "source.npz")[layer]
+source = np.load(Path(latents_dir) / "nominal.npz")[layer]
 target = np.load(Path(latents_dir) / "target.npz")[layer]
 calibrated = np.load(Path(transport_dir) / "calibrated.npz")[layer]
 print(json.dumps(metrics, indent=1))

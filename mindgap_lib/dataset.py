@@ -40,6 +40,7 @@ class GenerateConfig:
     train_jets_per_class: int
     calib_jets: int
     calib_variations: list[str] = field(default_factory=lambda: ["nominal", "target"])
+    calib_process: str = "QCD_multijet"  # the paper's calibration sample (Pythia QCD multijet), not JetClass's Z+jets
     workers: int = 1
     seed: int = 0
     max_batch: int = 200
@@ -53,6 +54,10 @@ class GenerateConfig:
             raise config.ProfileError(f"[generate] seed must be an integer >= 0, got {self.seed!r}")
         for name in self.calib_variations:
             get_variation(name)  # unknown names raise, listing the presets
+        from .processes import get_process
+
+        if get_process(self.calib_process).cls != "QCD":
+            raise config.ProfileError(f"[generate] calib_process {self.calib_process!r} does not give QCD jets")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,10 @@ class Shard:
 
     @property
     def relpath(self) -> Path:
-        return Path(self.split) / self.variation / f"{self.process}_{self.index:04d}.root"
+        """``<split>/<variation>/<class>_<index>.root``: files are named by the jets' class, not the generator process."""
+        from .processes import get_process
+
+        return Path(self.split) / self.variation / f"{get_process(self.process).cls}_{self.index:04d}.root"
 
 
 def shard_seed(base: int, split: str, variation: str, process: str, index: int) -> int:
@@ -89,7 +97,7 @@ def plan(profile: str | os.PathLike | Mapping[str, Any] | GenerateConfig) -> lis
     """Every shard of a profile's dataset, in a fixed order (train classes, then calibration)."""
     cfg = profile if isinstance(profile, GenerateConfig) else _config(profile)
     groups = [("train", "nominal", c, cfg.train_jets_per_class) for c in CLASSES]
-    groups += [("calib", v, "QCD", cfg.calib_jets) for v in cfg.calib_variations]
+    groups += [("calib", v, cfg.calib_process, cfg.calib_jets) for v in cfg.calib_variations]
     shards = [Shard(split, var, proc, i, n, shard_seed(cfg.seed, split, var, proc, i))
               for split, var, proc, total in groups for i, n in enumerate(_split(total, cfg.jets_per_shard))]
     if len({s.seed for s in shards}) != len(shards):  # pragma: no cover - 62-bit hash collision
@@ -97,16 +105,38 @@ def plan(profile: str | os.PathLike | Mapping[str, Any] | GenerateConfig) -> lis
     return shards
 
 
+def _contents_ok(path: Path, n_jets: int) -> bool:
+    """The tree holds `n_jets` entries and every basket of every branch decompresses."""
+    import uproot
+
+    from .schema import TREE
+
+    with uproot.open(path) as fin:
+        tree = fin[TREE]
+        if tree.num_entries != n_jets:
+            return False
+        tree.arrays(library="np")  # reads and decompresses every basket of every branch
+    return True
+
+
 def _is_done(path: Path, shard: Shard) -> bool:
-    """A complete file whose metadata matches the shard (else it is regenerated)."""
+    """A complete file: metadata matching the shard, the right entry count, every basket readable.
+
+    Anything else (truncated, corrupt baskets behind intact metadata, a foreign file, any
+    exception while checking) means the shard is regenerated.
+    """
     if not path.is_file():
         return False
     try:
         meta = read_metadata(path)
-    except ValueError:
+        variation = meta.get("variation")
+        if (meta.get("seed"), meta.get("n_jets"), meta.get("process"),
+                variation.get("name") if isinstance(variation, dict) else None) != (
+                shard.seed, shard.n_jets, shard.process, shard.variation):
+            return False
+        return _contents_ok(path, shard.n_jets)
+    except Exception:  # noqa: BLE001 - any failure to read it back means "redo"
         return False
-    return (meta.get("seed"), meta.get("n_jets"), meta.get("process"), meta.get("variation", {}).get("name")) == (
-        shard.seed, shard.n_jets, shard.process, shard.variation)
 
 
 def _run_shard(shard: Shard, out: str, max_batch: int) -> int:

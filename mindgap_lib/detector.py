@@ -138,13 +138,19 @@ def impact_parameters(px, py, pz, vx, vy, vz) -> tuple[np.ndarray, np.ndarray]:
 
 
 def smear_impact_parameters(pt, eta, d0, dz, variation: Variation, rng: np.random.Generator):
-    """Measured d0, dz with their stored errors: width (1 + f(pT, η)) σ, errors σ (or the worsened one)."""
+    """Measured d0, dz with their stored errors.
+
+    d0 is smeared with width (1 + f(pT, η)) σ(d0) and, with ``smear_dz``, dz likewise; otherwise
+    dz keeps its nominal width. The stored errors are the widths used (Delphes'
+    ``TrackSmearing``), or the nominal σ when ``ip_update_errors`` is off.
+    """
     s_d0, s_dz = d0_resolution(pt, eta), dz_resolution(pt, eta)
     factor = variation.ip_factor(pt, eta)
+    f_dz = factor if variation.smear_dz else np.ones_like(factor)
     z = rng.standard_normal((2, len(pt)))
-    d0m, dzm = d0 + factor * s_d0 * z[0], dz + factor * s_dz * z[1]
+    d0m, dzm = d0 + factor * s_d0 * z[0], dz + f_dz * s_dz * z[1]
     if variation.ip_update_errors:
-        s_d0, s_dz = factor * s_d0, factor * s_dz
+        s_d0, s_dz = factor * s_d0, f_dz * s_dz
     return d0m, s_d0, dzm, s_dz
 
 

@@ -153,7 +153,7 @@ def ensure_tagger(profile, build_dir: str | os.PathLike = "build", device: str =
 
 def ensure_latents(profile, build_dir: str | os.PathLike = "build", device: str = "cpu",
                    variations: Iterable[str] = ("nominal", "target"), progress: bool = True) -> Path:
-    """Latents of the frozen tagger on each variation's calibration QCD (``source.npz``, ``target.npz``, ``<v>.npz``)."""
+    """Latents of the frozen tagger on each variation's calibration QCD (``nominal.npz``, ``target.npz``, ``<v>.npz``)."""
     from .tagger import extract_latents
 
     prof = _profile(profile)
@@ -170,12 +170,12 @@ def ensure_latents(profile, build_dir: str | os.PathLike = "build", device: str 
 
 
 def _pair_dir(latents: Path, target: str, out: Path) -> Path:
-    """``source.npz``/``target.npz`` links for a fit whose target is another variation."""
+    """``nominal.npz``/``target.npz`` links for a fit whose target is another variation."""
     from .tagger import latent_file
 
     pair = out / "inputs"
     pair.mkdir(parents=True, exist_ok=True)
-    for name, variation in (("source.npz", "nominal"), ("target.npz", target)):
+    for name, variation in (("nominal.npz", "nominal"), ("target.npz", target)):
         link = pair / name
         if not link.exists():
             link.symlink_to(os.path.relpath(latents / latent_file(variation), pair))

@@ -120,7 +120,11 @@ def test_pca_corner_data_is_normalised():
 def tagger() -> Tagger:
     torch.manual_seed(0)
     cfg = TaggerConfig(num_particles=8, dim=16, num_layers=1, num_heads=2, head_layers=3, head_width=WIDTH, dropout=0.0)
-    return Tagger(cfg).eval()
+    model = Tagger(cfg).eval()
+    from mindgap_lib.tagger.features import fit_input_transform
+    raw = np.random.default_rng(0).normal(size=(40, 8, 17)).astype(np.float32)
+    model.input_transform = fit_input_transform(raw, np.ones((40, 8), bool), n_knots=16)
+    return model
 
 
 def test_identity_map_reproduces_the_taggers_own_latents(tagger, tmp_path):
@@ -169,12 +173,12 @@ def toy_run(tagger, tmp_path_factory):
     rng = np.random.default_rng(8)
     lat = root / "latents"
     lat.mkdir()
-    arrays = {"source": _latents(tagger, rng.normal(size=(3000, WIDTH)).astype(np.float32))}
+    arrays = {"nominal": _latents(tagger, rng.normal(size=(3000, WIDTH)).astype(np.float32))}
     for name, delta in (("target", 0.6), ("ip10", 0.1), ("ip20", 0.3), ("ip30", 0.6)):
         arrays[name] = _latents(tagger, (rng.normal(size=(3000, WIDTH)) + _shift(delta)).astype(np.float32))
     for name, arr in arrays.items():
         np.savez(lat / f"{name}.npz", **arr)
-    src, tgt = arrays["source"], arrays["target"]
+    src, tgt = arrays["nominal"], arrays["target"]
     metrics = evaluate(root / "tagger", lat, MeanShift(src["z128"], tgt["z128"]), root / "eval", profile="tiny",
                        progress=False, post_transport_dir=MeanShift(src["z128_post"], tgt["z128_post"]))
     return root, metrics
@@ -235,7 +239,7 @@ def test_real_transport_map_from_its_folder(toy_run, tmp_path):
     """The stage interface: a map fitted by mindgap_lib.transport, saved as <dir>/map, loaded by evaluate."""
     from mindgap_lib.transport import fit
     root, _ = toy_run
-    src, tgt = np.load(root / "latents" / "source.npz"), np.load(root / "latents" / "target.npz")
+    src, tgt = np.load(root / "latents" / "nominal.npz"), np.load(root / "latents" / "target.npz")
     fit(src["z128"], tgt["z128"], profile="tiny", seed=0, progress=False, threads=1).save(tmp_path / "transport" / "map")
     m = evaluate(root / "tagger", root / "latents", tmp_path / "transport", tmp_path / "eval", profile="tiny",
                  progress=False, epochs=4)
@@ -247,9 +251,9 @@ def test_real_transport_map_from_its_folder(toy_run, tmp_path):
 # ---------------------------------------------------------------- bad inputs name what is wrong
 
 def test_missing_key_and_file_are_named(tmp_path):
-    np.savez(tmp_path / "source.npz", z128=np.zeros((5, 4), np.float32))
-    with pytest.raises(EvaluateError, match=r"source\.npz.*logits"):
-        load_latents(tmp_path / "source.npz", ("z128", "logits"))
+    np.savez(tmp_path / "nominal.npz", z128=np.zeros((5, 4), np.float32))
+    with pytest.raises(EvaluateError, match=r"nominal\.npz.*logits"):
+        load_latents(tmp_path / "nominal.npz", ("z128", "logits"))
     with pytest.raises(EvaluateError, match="nope.npz"):
         load_latents(tmp_path / "nope.npz")
     np.savez(tmp_path / "rows.npz", z128=np.zeros((5, 4)), logits=np.zeros((6, 10)))
@@ -263,8 +267,8 @@ def test_mismatched_dims_are_named(toy_run, tagger, tmp_path):
     bad["z128"] = bad["z128"][:, :8]
     (tmp_path / "lat").mkdir()
     np.savez(tmp_path / "lat" / "target.npz", **bad)
-    np.savez(tmp_path / "lat" / "source.npz", **np.load(root / "latents" / "source.npz"))
-    with pytest.raises(EvaluateError, match=r"z128.*mismatched.*source\.npz 16.*target\.npz 8"):
+    np.savez(tmp_path / "lat" / "nominal.npz", **np.load(root / "latents" / "nominal.npz"))
+    with pytest.raises(EvaluateError, match=r"z128.*mismatched.*nominal\.npz 16.*target\.npz 8"):
         evaluate(tagger, tmp_path / "lat", IdentityMap(), tmp_path / "out", profile="tiny", progress=False)
     with pytest.raises(EvaluateError, match="head"):
         head_from(tagger, np.zeros((3, 8), np.float32))

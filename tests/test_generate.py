@@ -70,11 +70,12 @@ def test_ip_knob_changes_only_impact_parameters(samples):
     smeared = generate.generate_jets("QCD", "ip_only", SIZES["QCD"], seed=3)
     for branch in schema.BRANCHES:
         same = ak.all(ak.Array(nominal[branch]) == ak.Array(smeared[branch]))
-        assert same == (branch not in ("part_d0val", "part_dzval")), branch
-    assert ak.all(smeared["part_d0err"] == nominal["part_d0err"]), "target reports nominal errors"
-    # the Gaussian core (median |d0/σ|) widens by 1 + f with f in [0.1, 0.3], mostly near 0.3 for soft tracks
-    ratio = np.median(_significance(smeared)) / np.median(_significance(nominal))
-    assert 1.1 < ratio < 1.32
+        assert same == (branch not in ("part_d0val", "part_d0err")), branch  # dz untouched, sigma(d0) follows
+    # the Gaussian core (median |d0|) and the stored sigma(d0) widen by 1 + f with f in [0.1, 0.3]
+    charged = ak.flatten(nominal["part_charge"]).to_numpy() != 0
+    core = lambda j, b: np.median(np.abs(ak.flatten(j[b]).to_numpy()[charged]))  # noqa: E731
+    assert 1.1 < core(smeared, "part_d0val") / core(nominal, "part_d0val") < 1.32
+    assert 1.1 < core(smeared, "part_d0err") / core(nominal, "part_d0err") < 1.32
 
 
 def test_same_seed_same_jets_and_other_seed_other_jets():
@@ -91,14 +92,14 @@ def test_scale_variation_settings_reach_pythia():
     pythia = generate._make_pythia(lines)
     for name in ("SigmaProcess:renormMultFac", "SigmaProcess:factorMultFac", "TimeShower:renormMultFac",
                  "SpaceShower:renormMultFac", "SpaceShower:factorMultFac"):
-        assert pythia.settings.parm(name) == 2.0, name
+        assert pythia.settings.parm(name) == 4.0, name  # Pythia's MultFac multiplies mu^2: mu x 2 is 4
     assert pythia.settings.parm("ParticleDecays:tau0Max") == 10.0
 
 
 def test_lower_scales_give_more_constituents():
-    # mu x 1/2 vs mu x 4 (more vs less shower radiation): a robust ~20 % multiplicity shift
+    # mu x 1/2 vs mu x 2 (MultFac 1/4 vs 4: more vs less shower radiation): a robust multiplicity shift
     lo = generate.generate_jets("QCD", Variation("lo", mu_r=0.5, mu_f=0.5), 150, seed=9)["jet_nparticles"]
-    hi = generate.generate_jets("QCD", Variation("hi", mu_r=4.0, mu_f=4.0), 150, seed=9)["jet_nparticles"]
+    hi = generate.generate_jets("QCD", Variation("hi", mu_r=2.0, mu_f=2.0), 150, seed=9)["jet_nparticles"]
     err = np.hypot(np.std(lo), np.std(hi)) / np.sqrt(150)
     assert np.mean(lo) - np.mean(hi) > 3 * err
 
@@ -186,3 +187,31 @@ def test_killed_dataset_generation_resumes(tmp_path):
     assert os.path.exists(tmp_path / dataset.MANIFEST)
     calib_only = dataset.generate_dataset(prof, tmp_path / "calib_only", progress=False, splits=("calib",))
     assert [p.relative_to(tmp_path / "calib_only") for p in calib_only] == [p.relative_to(tmp_path) for p in paths[-2:]]
+
+
+def test_paper_target_widens_d0_and_its_error_and_leaves_dz_alone():
+    """The paper's target on the same generated events' detector response: d0 and sigma(d0) wider
+    by the 10-30 % worsening, dz and sigma(dz) untouched (Delphes' TrackSmearing stores the width used)."""
+    from mindgap_lib import detector
+    from mindgap_lib.variations import get_variation
+
+    rng = np.random.default_rng(3)
+    n = 20000
+    pt, eta = np.exp(rng.uniform(np.log(0.5), np.log(100.0), n)), rng.uniform(-2.4, 2.4, n)
+    zero = np.zeros(n)
+    nom = detector.smear_impact_parameters(pt, eta, zero, zero, get_variation("nominal"), np.random.default_rng(1))
+    tgt = detector.smear_impact_parameters(pt, eta, zero, zero, get_variation("target"), np.random.default_rng(2))
+    width = lambda x: np.subtract(*np.quantile(x, [0.84, 0.16])) / 2  # noqa: E731
+    assert 1.1 <= width(tgt[0]) / width(nom[0]) <= 1.35
+    assert 1.1 <= np.median(tgt[1]) / np.median(nom[1]) <= 1.35
+    assert 0.97 <= width(tgt[2]) / width(nom[2]) <= 1.03
+    assert np.median(tgt[3]) / np.median(nom[3]) == pytest.approx(1.0)
+    old = detector.smear_impact_parameters(pt, eta, zero, zero, get_variation("target_nominal_errors"),
+                                           np.random.default_rng(2))
+    assert np.array_equal(old[1], nom[1])  # errors stay nominal: only d0/sigma widens
+
+
+def test_calibration_sample_is_qcd_multijet_labelled_qcd():
+    jets = generate.generate_jets("QCD_multijet", "nominal", 30, seed=4)
+    assert np.all(jets["label_QCD"] == 1) and np.all(jets["aux_truth_match"] == 50)
+    assert "HardQCD:all = on" in generate.pythia_settings("QCD_multijet", "nominal", seed=1)

@@ -50,7 +50,10 @@ def train_files(data_dir):
 
 @pytest.fixture(scope="module")
 def feats(train_files):
-    return load_features(train_files, num_particles=32)
+    from mindgap_lib.tagger.features import fit_input_transform
+
+    raw = load_features(train_files, num_particles=32)
+    return raw.transformed(fit_input_transform(raw.particles.numpy(), raw.mask.numpy(), n_knots=64))
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +161,7 @@ def test_load_round_trip_reproduces_the_test_scores(trained, data_dir):
     from mindgap_lib.tagger.train import _split, _train_files, tagger_config
 
     cfg, tcfg = tagger_config("tiny")
-    feats = load_features(_train_files(data_dir), cfg.num_particles)
+    feats = load_features(_train_files(data_dir), cfg.num_particles, transform=model.input_transform)
     test = _split(len(feats), tcfg, seed=0)["test"]
     np.testing.assert_allclose(predict(model, feats, test)["logits"], scores["logits"], atol=TOL, rtol=TOL)
 
@@ -211,7 +214,7 @@ def test_latents_of_calibration_jets(trained, data_dir, tmp_path):
     info = extract_latents(trained[0], data_dir, tmp_path)
     assert set(info) == {"nominal", "target"}
     model = load(trained[0])
-    for variation, name in (("nominal", "source.npz"), ("target", "target.npz")):
+    for variation, name in (("nominal", "nominal.npz"), ("target", "target.npz")):
         z = np.load(tmp_path / name)
         n = info[variation]["n_jets"]
         assert n > 0 and z["z128"].shape == (n, 128) and z["logits"].shape == (n, 10) and z["jet_pt"].shape == (n,)
@@ -220,7 +223,7 @@ def test_latents_of_calibration_jets(trained, data_dir, tmp_path):
         with torch.no_grad():
             head = model.head_from_z128(torch.from_numpy(z["z128"]))
         np.testing.assert_allclose(head["logits"].numpy(), z["logits"], atol=TOL, rtol=TOL)
-    src, tgt = np.load(tmp_path / "source.npz"), np.load(tmp_path / "target.npz")
+    src, tgt = np.load(tmp_path / "nominal.npz"), np.load(tmp_path / "target.npz")
     assert not np.allclose(src["z128"].mean(0), tgt["z128"].mean(0))  # different jets, different latents
     with pytest.raises(ValueError, match="calib/ip99"):
         extract_latents(trained[0], data_dir, tmp_path, variations=("ip99",))
@@ -228,9 +231,34 @@ def test_latents_of_calibration_jets(trained, data_dir, tmp_path):
 
 def test_command_line(trained, data_dir, tmp_path, capsys):
     assert cli.main(["latents", "--tagger", str(trained[0]), "--data", str(data_dir), "--out", str(tmp_path / "lat")]) == 0
-    assert (tmp_path / "lat" / "source.npz").is_file() and (tmp_path / "lat" / "target.npz").is_file()
+    assert (tmp_path / "lat" / "nominal.npz").is_file() and (tmp_path / "lat" / "target.npz").is_file()
     assert cli.main(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(tmp_path / "t"),
                      "--quiet", "--set", "steps=4", "--set", "eval_every=2"]) == 0
     assert "accuracy" in capsys.readouterr().out
     assert cli.main(["train-tagger", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t2")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_input_transform_is_monotone_unit_normal_and_round_trips(tmp_path):
+    from mindgap_lib.tagger.features import IMPACT, PARTICLE_FEATURES, InputTransform, fit_input_transform
+
+    rng = np.random.default_rng(0)
+    raw = rng.standard_t(3, size=(400, 16, 17)).astype(np.float32) * 0.03  # heavy tails at the d0 scale
+    i_err, i_q = PARTICLE_FEATURES.index("d0err"), PARTICLE_FEATURES.index("charge")
+    raw[..., i_err] = rng.choice([0.011, 0.02, 0.035], size=raw.shape[:2])  # a resolution table: tied values
+    raw[..., i_q] = rng.choice([-1.0, 0.0, 1.0], size=raw.shape[:2])
+    mask = np.ones(raw.shape[:2], bool)
+    tf = fit_input_transform(raw, mask, n_knots=128)
+    out = tf(raw[mask], raw[mask][:, i_q] != 0)
+    i_d0 = PARTICLE_FEATURES.index("d0")
+    charged = raw[mask][:, i_q] != 0
+    x, y = raw[mask][charged, i_d0], out[charged, i_d0]
+    order = np.argsort(x)
+    assert np.all(np.diff(y[order]) >= 0)  # monotone
+    assert abs(np.mean(y)) < 0.05 and 0.9 < np.std(y) < 1.1  # the 0.03-wide core now has unit width
+    assert np.all(out[~charged][:, [PARTICLE_FEATURES.index(n) for n in IMPACT]] == 0)  # neutrals: centre
+    assert len(np.unique(out[charged, i_err])) == 3  # ties stay ties
+    # save/load through the checkpoint format (weights_only)
+    torch.save(tf.state(), tmp_path / "tf.pt")
+    back = InputTransform.from_state(torch.load(tmp_path / "tf.pt", weights_only=True))
+    assert np.array_equal(back(raw[mask], charged), out)

@@ -211,7 +211,7 @@ def test_fit_latents_writes_outputs_and_cli(tmp_path):
     rng = np.random.default_rng(0)
     lat = tmp_path / "latents"
     lat.mkdir()
-    for name, shift in (("source", 0.0), ("target", 1.0)):
+    for name, shift in (("nominal", 0.0), ("target", 1.0)):
         arrays = {k: rng.normal(size=(600, 4)).astype(np.float32) + shift for k in ("z128", "z128_post", "penultimate")}
         arrays |= {"logits": rng.normal(size=(600, 10)).astype(np.float32),
                    "jet_pt": rng.uniform(500, 1000, 600).astype(np.float32),

@@ -46,7 +46,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tagger", required=True, help="tagger folder (holds tagger.pt) from `mindgap train-tagger`")
-    p.add_argument("--latents", required=True, help="latents folder from `mindgap latents` (source.npz, target.npz, ...)")
+    p.add_argument("--latents", required=True, help="latents folder from `mindgap latents` (nominal.npz, target.npz, ...)")
     p.add_argument("--profile", default="cpu", help="profile name or TOML path; its [evaluate] section (default: cpu)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     q = subparsers.add_parser(
         "latents", help="run a trained tagger over the calibration QCD jets and save its latents",
         description="Run the frozen tagger over DATA/calib/<variation>/QCD_*.root and write float32 z128, "
-                    "z128_post, penultimate, logits, jet_pt, jet_eta to OUT/source.npz (nominal), "
+                    "z128_post, penultimate, logits, jet_pt, jet_eta to OUT/nominal.npz (nominal), "
                     "OUT/target.npz (target) and OUT/<variation>.npz (others).")
     q.add_argument("--tagger", required=True, help="folder holding tagger.pt (from train-tagger)")
     q.add_argument("--data", required=True, help="dataset folder written by `mindgap generate`")

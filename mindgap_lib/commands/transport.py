@@ -24,11 +24,11 @@ def _fit(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "fit-transport", help="fit the ICNN optimal-transport map source -> target on tagger latents",
-        description="Fit the Brenier map between LATENTS/source.npz[LAYER] and LATENTS/target.npz[LAYER] "
+        description="Fit the Brenier map between LATENTS/nominal.npz[LAYER] and LATENTS/target.npz[LAYER] "
                     "with a pair of input-convex networks on the Kantorovich dual. Writes OUT/map/ "
                     "(weights.pt + config.json), OUT/calibrated.npz (the transported source under LAYER) "
                     "and OUT/metrics.json.")
-    p.add_argument("--latents", required=True, help="folder with source.npz and target.npz (from `mindgap latents`)")
+    p.add_argument("--latents", required=True, help="folder with nominal.npz and target.npz (from `mindgap latents`)")
     p.add_argument("--layer", default="z128", help="array to transport (default z128)")
     p.add_argument("--profile", default="cpu", help="profile name or TOML path; its [transport] section (default: cpu)")
     p.add_argument("--out", required=True, help="output folder")

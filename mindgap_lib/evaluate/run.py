@@ -39,11 +39,11 @@ def _cap(arrays: dict[str, np.ndarray], n: int, seed: int) -> dict[str, np.ndarr
 
 def load_pair(latents_dir: str | os.PathLike, target: str = "target", max_events: int = 0, seed: int = 0,
               keys: tuple[str, ...] = LATENT_KEYS) -> tuple[dict, dict]:
-    """``source.npz`` and ``<target>.npz`` of `latents_dir`, checked and capped to `max_events` rows."""
+    """``nominal.npz`` and ``<target>.npz`` of `latents_dir`, checked and capped to `max_events` rows."""
     latents_dir = Path(latents_dir)
-    src = load_latents(latents_dir / "source.npz", keys)
+    src = load_latents(latents_dir / "nominal.npz", keys)
     tgt = load_latents(latents_dir / f"{target}.npz", keys)
-    check_same_dims({"source.npz": src, f"{target}.npz": tgt}, keys)
+    check_same_dims({"nominal.npz": src, f"{target}.npz": tgt}, keys)
     return _cap(src, max_events, seed), _cap(tgt, max_events, seed + 1)
 
 
@@ -77,7 +77,7 @@ def evaluate(tagger_dir: Any, latents_dir: str | os.PathLike, transport_dir: Any
     """Run the closure tests; write metrics.json, figures.json and pca.json to `out_dir`.
 
     Arguments:
-        tagger_dir: tagger folder/file (or a loaded model); latents_dir: holds source.npz, target.npz.
+        tagger_dir: tagger folder/file (or a loaded model); latents_dir: holds nominal.npz, target.npz.
         transport_dir: the z128 transport stage folder (uses its ``map/``), or a map object.
         post_transport_dir: optional map fitted on ``z128_post`` (same forms): adds the
             ``post_activation`` study. overrides: fields of :class:`EvaluateConfig` or the discriminator.

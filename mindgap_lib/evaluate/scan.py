@@ -92,7 +92,7 @@ def smearing_scan(tagger_dir: Any, latents_dir: str | os.PathLike, variations: S
     """ESS and closure of vertical vs horizontal calibration against targets of growing IP smearing.
 
     Arguments:
-        latents_dir: holds ``source.npz`` and ``<variation>.npz`` for each variation.
+        latents_dir: holds ``nominal.npz`` and ``<variation>.npz`` for each variation.
         variations: defaults to the profile's ``[evaluate].scan_variations``.
         fit: ``fit(source, target, profile, seed, device, progress, **kw) -> map`` (default:
             :func:`mindgap_lib.transport.fit` with ``[evaluate].scan_transport`` as overrides).

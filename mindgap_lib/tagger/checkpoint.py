@@ -10,12 +10,12 @@ import torch
 
 from ..config import ProfileError, build_dataclass
 from ..schema import CLASSES
-from .features import JET_FEATURES, PARTICLE_FEATURES
+from .features import JET_FEATURES, PARTICLE_FEATURES, FeatureError, InputTransform
 from .model import Tagger, TaggerConfig
 
 __all__ = ["TaggerError", "FORMAT", "TAGGER_FILE", "atomic_save", "save_tagger", "read_checkpoint", "load"]
 
-FORMAT = "mindgap-tagger/1"
+FORMAT = "mindgap-tagger/2"  # /2: the input transform travels with the weights
 TAGGER_FILE = "tagger.pt"
 
 
@@ -38,9 +38,14 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def save_tagger(model: Tagger, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the state dict, the architecture and the input definition (names, class order)."""
+    """Write the state dict, the architecture and the input definition (names, class order, and the
+    input transform held in ``model.input_transform``), as plain tensors and strings."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    transform = getattr(model, "input_transform", None)
+    if transform is None:
+        raise TaggerError("save_tagger: the model has no input_transform (fit one with fit_input_transform)")
     return atomic_save({
+        "input_transform": transform.state(),
         "format": FORMAT,
         "config": {"model": model.config.as_dict(), **dict(extra or {})},
         "classes": list(CLASSES),
@@ -95,4 +100,8 @@ def load(path_or_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     model = Tagger(config)
     _check_state(model, ckpt["state_dict"], where)
     model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.input_transform = InputTransform.from_state(ckpt["input_transform"])
+    except (KeyError, FeatureError) as err:
+        raise TaggerError(f"{where}: no usable input transform in checkpoint ({err})") from None
     return model.to(device).eval()

@@ -18,8 +18,8 @@ LATENT_KEYS = ("z128", "z128_post", "penultimate", "logits")
 
 
 def latent_file(variation: str) -> str:
-    """``nominal`` -> source.npz, ``target`` -> target.npz, any other variation -> <variation>.npz."""
-    return {"nominal": "source.npz", "target": "target.npz"}.get(variation, f"{variation}.npz")
+    """``<variation>.npz``: latents are named by the variation they come from (``nominal.npz`` is the source)."""
+    return f"{variation}.npz"
 
 
 def _calib_files(data_dir: str | os.PathLike, variation: str) -> list[Path]:
@@ -53,7 +53,8 @@ def extract_latents(tagger_dir: str | os.PathLike, data_dir: str | os.PathLike, 
     out.mkdir(parents=True, exist_ok=True)
     result = {}
     for variation in variations:
-        feats = load_features(paths[variation], model.config.num_particles, with_labels=False)
+        feats = load_features(paths[variation], model.config.num_particles, with_labels=False,
+                              transform=model.input_transform)
         arrays = predict(model, feats, batch_size=batch_size, device=dev)
         arrays = {k: arrays[k].astype(np.float32) for k in LATENT_KEYS}
         arrays.update(jet_pt=feats.jet_pt.astype(np.float32), jet_eta=feats.jet_eta.astype(np.float32))

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..config import apply_overrides, build_dataclass, load_profile
 from .checkpoint import TAGGER_FILE, TaggerError, atomic_save, save_tagger
-from .features import Features, load_features
+from .features import Features, fit_input_transform, load_features
 from .metrics import tagging_metrics
 from .model import Tagger, TaggerConfig
 
@@ -41,6 +41,7 @@ class TrainConfig:
     test_fraction: float = 0.1
     eval_every: int = 1000      # steps between validation passes (also the loss-history resolution)
     checkpoint_every: int = 1000
+    transform_knots: int = 512  # quantile knots per feature of the input transform
 
     def __post_init__(self) -> None:
         if not (0 < self.val_fraction and 0 < self.test_fraction and self.val_fraction + self.test_fraction < 1):
@@ -245,10 +246,16 @@ def train_tagger(profile: str | os.PathLike | Mapping[str, Any], data_dir: str |
     model_cfg, train_cfg = tagger_config(profile, **overrides)
     out = Path(out_dir)
     config = {"model": model_cfg.as_dict(), "train": dataclasses.asdict(train_cfg), "seed": seed}
-    feats = load_features(_train_files(data_dir), model_cfg.num_particles)
-    split = _split(len(feats), train_cfg, seed)
+    raw = load_features(_train_files(data_dir), model_cfg.num_particles)
+    split = _split(len(raw), train_cfg, seed)
+    train_rows = split["train"].numpy()  # the transform sees training jets only
+    transform = fit_input_transform(raw.particles.numpy()[train_rows], raw.mask.numpy()[train_rows],
+                                    train_cfg.transform_knots)
+    feats = raw.transformed(transform)
+    del raw
     torch.manual_seed(seed)
     model = Tagger(model_cfg).to(dev)
+    model.input_transform = transform
     opt = _optimizer(model, train_cfg)
     out.mkdir(parents=True, exist_ok=True)
     state = _resume(out, config, model, opt, dev)

@@ -138,41 +138,63 @@ def _load_layer(path: Path, layer: str) -> np.ndarray:
 
 
 def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    from ..util.atomic import temp_name
+
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def fit_latents(latents_dir: str | os.PathLike, out_dir: str | os.PathLike, layer: str = "z128",
                 profile: str | os.PathLike | Mapping[str, Any] = "cpu", seed: int = 0, device: str = "cpu",
-                progress: bool = True, **overrides: Any) -> dict[str, Any]:
-    """Fit source.npz[layer] → target.npz[layer]; write out_dir/{map/, calibrated.npz, metrics.json}.
+                progress: bool = True, source: str = "nominal", target: str = "target",
+                split: Any = None, **overrides: Any) -> dict[str, Any]:
+    """Fit ``<source>.npz[layer]`` → ``<target>.npz[layer]``; write out_dir/{map/, calibrated.npz, metrics.json}.
 
-    Returns the metrics dict (also in metrics.json): at the best checkpoint the held-out dual
-    objective, ``w2`` (transport cost of the map, √E‖x − T(x)‖²), ``w2_init`` (the same for the
-    Gaussian start), ``w2_dual``; exact W2 on ≤2000-point subsamples between source and target
-    (``w2_emd_before``) and between calibrated source and target (``w2_emd_after``); training time.
+    With a `split` (:class:`mindgap_lib.splits.SplitConfig`) the map sees only each sample's *fit*
+    rows, so that the evaluation can judge it on jets it never saw; ``calibrated.npz`` still holds
+    every source row. Returns the metrics dict (also in metrics.json): at the best checkpoint the
+    held-out dual objective, ``w2`` (transport cost of the map, √E‖x − T(x)‖²), ``w2_init`` (the
+    same for the Gaussian start), ``w2_dual``; exact W2 on ≤2000-point subsamples of the eval rows
+    between source and target (``w2_emd_before``) and between calibrated source and target
+    (``w2_emd_after``); training time.
     """
+    from ..splits import calibration_rows
+
     latents_dir, out_dir = Path(latents_dir), Path(out_dir)
-    source = _load_layer(latents_dir / "source.npz", layer)
-    target = _load_layer(latents_dir / "target.npz", layer)
+    src_all = _load_layer(latents_dir / f"{source}.npz", layer)
+    tgt_all = _load_layer(latents_dir / f"{target}.npz", layer)
+    if split is not None:
+        rs, rt = calibration_rows(len(src_all), split, source), calibration_rows(len(tgt_all), split, target)
+    else:
+        rs = rt = None
+    fit_s = src_all if rs is None else src_all[rs.fit]
+    fit_t = tgt_all if rt is None else tgt_all[rt.fit]
     t0 = time.perf_counter()
-    tmap = fit(source, target, profile=profile, seed=seed, device=device, progress=progress, **overrides)
+    tmap = fit(fit_s, fit_t, profile=profile, seed=seed, device=device, progress=progress, **overrides)
     train_time = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     tmap.save(out_dir / "map")
-    calibrated = tmap.transport(source.astype(np.float32))
+    calibrated = tmap.transport(src_all.astype(np.float32))
     _atomic_npz(out_dir / "calibrated.npz", **{layer: calibrated})
+    ev_s = slice(None) if rs is None else rs.eval
+    ev_t = slice(None) if rt is None else rt.eval
     h = tmap.history
     best = h["best_step"][0]
     k = h["step"].index(best)
-    metrics = {"layer": layer, "n_source": len(source), "n_target": len(target), "dim": source.shape[1],
+    metrics = {"layer": layer, "source": source, "target": target, "n_source": len(src_all), "n_target": len(tgt_all),
+               "n_fit_source": len(fit_s), "n_fit_target": len(fit_t), "dim": src_all.shape[1],
                "best_step": best, "dual": h["dual"][k], "val_loss": h["val_loss"][k], "w2": h["w2"][k],
                "w2_dual": h["w2_dual"][k], "w2_init": h["w2"][0], "amortization": h["amortization"][k],
-               "w2_emd_before": w2_exact(source, target, n=2000), "w2_emd_after": w2_exact(calibrated, target, n=2000),
+               "w2_emd_before": w2_exact(src_all[ev_s], tgt_all[ev_t], n=2000),
+               "w2_emd_after": w2_exact(calibrated[ev_s], tgt_all[ev_t], n=2000),
                "train_time_s": train_time, "rollbacks": len(h.get("rollbacks", [])),
                "diverged": "diverged_at" in h, "seed": seed, "device": device}
-    tmp = out_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=1, default=float))
-    os.replace(tmp, out_dir / "metrics.json")
+    from ..util.atomic import atomic_write_json
+
+    atomic_write_json(out_dir / "metrics.json", metrics, default=float, sort_keys=False)
     return metrics
