@@ -50,13 +50,13 @@ import plotly.graph_objects as go
 from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 
-from mindgap_lib import pipeline
+from mindgap_lib.build import pipeline
 from mindgap_lib.config import load_profile
-from mindgap_lib.dataset import files
-from mindgap_lib.io import read_jets
-from mindgap_lib.plotting import COLORS, setup_plotly
-from mindgap_lib.schema import CLASSES
-from mindgap_lib.variations import get_variation, ip_worsening
+from mindgap_lib.generation.dataset import files
+from mindgap_lib.jetclass.io import read_jets
+from mindgap_lib.plots.style import COLORS, setup_plotly
+from mindgap_lib.jetclass.schema import CLASSES
+from mindgap_lib.generation.variations import get_variation, ip_worsening
 
 setup_plotly()
 CLASS_COLORS = dict(zip(CLASSES, ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692",
@@ -194,7 +194,7 @@ print(f"mean constituents: source {numbers['nparticles_mean_source']:.1f}, targe
 # %% [markdown]
 # ## How the target's smearing depends on the track
 #
-# The paper quotes "10–30 %" without a functional form. Ours (`mindgap_lib.variations.Variation`): each
+# The paper quotes "10–30 %" without a functional form. Ours (`mindgap_lib.generation.variations.Variation`): each
 # track's d0 and dz are smeared to a width (1 + f)·σ with
 # f(pT, η) = f_min + (f_max − f_min)·g, g = 1 / (1 + (pT / (10 GeV·√cosh η))²).
 # g is the multiple-scattering share of the resolution, so soft and forward tracks, where mismodelled
@@ -312,7 +312,7 @@ knob_stage = pipeline.Stage("ch01-knobs", {"variants": {k: get_variation(v).to_d
 
 
 def make_knob_samples(out):
-    from mindgap_lib.generate import generate_jets
+    from mindgap_lib.generation.generate import generate_jets
 
     for i, (label, variation) in enumerate(VARIANTS.items()):
         jets = generate_jets("QCD", variation, n_knob, seed, max_batch=knob_stage.config["max_batch"])
@@ -384,7 +384,7 @@ fig_s.show()
 # %% tags=["remove-output"]
 import ipywidgets as widgets
 
-from mindgap_lib.variations import Variation
+from mindgap_lib.generation.variations import Variation
 
 sliders = {
     "ip_smear_min": widgets.FloatSlider(value=0.1, min=0.0, max=0.6, step=0.05, description="IP f_min"),
@@ -401,7 +401,7 @@ live_out = widgets.Output()
 
 def redraw(_change=None):
     """Regenerate `live_jets` QCD jets with the slider values and draw them against nominal."""
-    from mindgap_lib.generate import generate_jets
+    from mindgap_lib.generation.generate import generate_jets
 
     knob = {k: s.value for k, s in sliders.items()}
     knob["ip_smear_min"], knob["ip_smear_max"] = sorted((knob["ip_smear_min"], knob["ip_smear_max"]))

@@ -45,9 +45,9 @@ import plotly.graph_objects as go
 from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 
-from mindgap_lib import pipeline
-from mindgap_lib.plotting import COLORS, setup_plotly
-from mindgap_lib.schema import CLASSES
+from mindgap_lib.build import pipeline
+from mindgap_lib.plots.style import COLORS, setup_plotly
+from mindgap_lib.jetclass.schema import CLASSES
 from mindgap_lib.tagger import load, tagger_config
 from mindgap_lib.tagger.metrics import JETCLASS_WORKING_POINTS, roc_versus_qcd, softmax
 

@@ -77,8 +77,8 @@ from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 
 import mindgap_lib
-from mindgap_lib import pipeline
-from mindgap_lib.plotting import COLORS, setup_plotly
+from mindgap_lib.build import pipeline
+from mindgap_lib.plots.style import COLORS, setup_plotly
 from mindgap_lib.transport import TransportMap, transport_config
 
 setup_plotly()

@@ -49,10 +49,10 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from mindgap_lib import pipeline
-from mindgap_lib.evaluate.figures import (PAPER_AUC, auc_table_markdown, corner_figure, observable_figure,
+from mindgap_lib.build import pipeline
+from mindgap_lib.plots.evaluation import (PAPER_AUC, auc_table_markdown, corner_figure, observable_figure,
                                           roc_figure, score_figure)
-from mindgap_lib.plotting import setup_plotly
+from mindgap_lib.plots.style import setup_plotly
 
 setup_plotly()
 eval_dir = Path(pipeline.ensure_evaluation(profile, build_dir=build_dir, device=device, post_layer=post_layer))

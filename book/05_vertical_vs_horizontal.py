@@ -46,11 +46,11 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from mindgap_lib import pipeline
-from mindgap_lib.evaluate.figures import (observable_figure, post_activation_figure, scan_figure, scan_hist_figure,
+from mindgap_lib.build import pipeline
+from mindgap_lib.plots.evaluation import (observable_figure, post_activation_figure, scan_figure, scan_hist_figure,
                                           weights_figure)
 from mindgap_lib.evaluate.post_activation import auc_rows_by_map, floor_verdict
-from mindgap_lib.plotting import setup_plotly
+from mindgap_lib.plots.style import setup_plotly
 
 setup_plotly()
 eval_dir = Path(pipeline.ensure_evaluation(profile, build_dir=build_dir, device=device, post_layer=post_layer))

@@ -28,7 +28,7 @@ class TinyBuild:
 
 
 def _mindgap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mindgap_lib.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mindgap_lib.cli.main", *args], cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # Everything must come from the site itself: plotly.js is inline in each figure and MathJax 3 is served
-# from _static (mindgap_lib.book), so any request that leaves 127.0.0.1 is a failure.
+# from _static (mindgap_lib.build.book), so any request that leaves 127.0.0.1 is a failure.
 
 pytestmark = pytest.mark.slow
 

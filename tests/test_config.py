@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from mindgap_lib import cache, config
+from mindgap_lib.build import cache
+from mindgap_lib import config
 
 
 def test_every_profile_has_the_same_sections_and_keys():

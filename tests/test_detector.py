@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mindgap_lib import detector
-from mindgap_lib.variations import PRESETS, UnknownVariationError, Variation, get_variation, ip_worsening
+from mindgap_lib.generation import detector
+from mindgap_lib.generation.variations import PRESETS, UnknownVariationError, Variation, get_variation, ip_worsening
 
 
 def test_resolution_tables_follow_the_delphes_card():

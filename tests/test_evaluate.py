@@ -15,7 +15,7 @@ from mindgap_lib.evaluate import (
     load_latents, physics_llrs, smearing_scan, train_discriminator, w1,
 )
 from mindgap_lib.evaluate.scan import smearing_strength
-from mindgap_lib.schema import CLASSES
+from mindgap_lib.jetclass.schema import CLASSES
 from mindgap_lib.tagger import Tagger, TaggerConfig, save_tagger
 
 FAST = DiscriminatorConfig(layers=2, width=32, epochs=15, batch_size=128, lr=2e-3, patience=4)
@@ -285,7 +285,7 @@ def test_profile_overrides_are_checked():
 
 
 def test_cli_reports_missing_latents(tmp_path, capsys):
-    from mindgap_lib.cli import main
+    from mindgap_lib.cli.main.main import main
     rc = main(["evaluate", "--tagger", str(tmp_path), "--latents", str(tmp_path / "none"), "--transport",
                str(tmp_path), "--out", str(tmp_path / "o"), "--profile", "tiny", "--quiet"])
     assert rc == 2

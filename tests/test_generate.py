@@ -7,8 +7,11 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from mindgap_lib import cli, config, dataset, generate, io, processes, schema, truth
-from mindgap_lib.variations import UnknownVariationError, Variation
+from mindgap_lib.cli.main import main as cli
+from mindgap_lib import config
+from mindgap_lib.generation import dataset, generate, processes, truth
+from mindgap_lib.jetclass import io, schema
+from mindgap_lib.generation.variations import UnknownVariationError, Variation
 
 pytestmark = pytest.mark.slow
 
@@ -192,8 +195,8 @@ def test_killed_dataset_generation_resumes(tmp_path):
 def test_paper_target_widens_d0_and_its_error_and_leaves_dz_alone():
     """The paper's target on the same generated events' detector response: d0 and sigma(d0) wider
     by the 10-30 % worsening, dz and sigma(dz) untouched (Delphes' TrackSmearing stores the width used)."""
-    from mindgap_lib import detector
-    from mindgap_lib.variations import get_variation
+    from mindgap_lib.generation import detector
+    from mindgap_lib.generation.variations import get_variation
 
     rng = np.random.default_rng(3)
     n = 20000

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import uproot
 
-from mindgap_lib import generate, io, schema
+from mindgap_lib.generation import generate
+from mindgap_lib.jetclass import io, schema
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from mindgap_lib import cache, pipeline
+from mindgap_lib.build import cache, pipeline
 from mindgap_lib.config import load_profile
-from mindgap_lib.io import read_jets
+from mindgap_lib.jetclass.io import read_jets
 
 CHAIN = {
     "train": lambda p: pipeline.train_stage(p),
@@ -145,7 +145,7 @@ def test_known_map_validation_is_cached_and_reloads_the_same_fit(tmp_path):
 
 
 def test_side_by_side_matches_running_in_turn():
-    from mindgap_lib.parallel import side_by_side
+    from mindgap_lib.build.parallel import side_by_side
 
     calls = [((7, 2), {}), ((9, 4), {}), ((20, 6), {})]
     assert side_by_side(divmod, calls, workers=2) == side_by_side(divmod, calls, workers=1) == [(3, 1), (2, 1), (3, 2)]

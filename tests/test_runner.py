@@ -9,8 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mindgap_lib import cli, runner
-from mindgap_lib.runner import ChapterError, run_chapters
+from mindgap_lib.cli.main import main as cli
+from mindgap_lib.build import runner
+from mindgap_lib.build.runner import ChapterError, run_chapters
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER_NOTEBOOKS = sorted((REPO / "book").glob("[0-9][0-9]_*.ipynb"))

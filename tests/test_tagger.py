@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mindgap_lib import cli
+from mindgap_lib.cli.main import main as cli
 from mindgap_lib.config import ProfileError
-from mindgap_lib.io import read_jets, write_jets
-from mindgap_lib.schema import BRANCHES, CLASSES
+from mindgap_lib.jetclass.io import read_jets, write_jets
+from mindgap_lib.jetclass.schema import BRANCHES, CLASSES
 from mindgap_lib.tagger import (FeatureError, Tagger, TaggerConfig, TaggerError, extract_latents, load,
                                 load_features, predict, train_tagger)
 from mindgap_lib.tagger.checkpoint import read_checkpoint
@@ -34,7 +34,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, one_thread):
     """The tiny profile's dataset, made once by the real generator."""
-    from mindgap_lib.dataset import generate_dataset
+    from mindgap_lib.generation.dataset import generate_dataset
 
     out = tmp_path_factory.mktemp("data")
     generate_dataset("tiny", out, workers=1, progress=False)
@@ -43,7 +43,7 @@ def data_dir(tmp_path_factory, one_thread):
 
 @pytest.fixture(scope="module")
 def train_files(data_dir):
-    from mindgap_lib.dataset import files
+    from mindgap_lib.generation.dataset import files
 
     return files(data_dir, "train", "nominal")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mindgap_lib import cli
+from mindgap_lib.cli.main import main as cli
 from mindgap_lib.config import ProfileError
 from mindgap_lib.transport import (ICNN, DivergenceWarning, ICNNConfig, TransportError, TransportMap, dual,
                                    fit, fit_latents, gaussian_map_from_samples, gaussian_pair, l2_uvp,

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 from scipy.stats import wasserstein_distance
 
-from ..schema import CLASSES
+from ..jetclass.schema import CLASSES
 from .inputs import EvaluateError
 
 __all__ = ["LLRS", "probabilities", "physics_llrs", "observables", "common_edges", "weighted_hist",

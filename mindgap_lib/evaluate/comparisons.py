@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..parallel import side_by_side
+from ..build.parallel import side_by_side
 from .discriminator import DiscriminatorConfig, DiscriminatorResult, Split, split_indices, train_discriminator
 
 __all__ = ["COMPARISONS", "EvalSplits", "make_splits", "Task", "standard_tasks", "run_discriminators"]

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import load_profile
-from ..parallel import side_by_side
+from ..build.parallel import side_by_side
 from .calibrated import calibrate, load_tagger
 from .comparisons import make_splits
 from .config import EvaluateConfig
@@ -32,8 +32,8 @@ __all__ = ["smearing_strength", "scan_point", "smearing_scan"]
 
 
 def smearing_strength(variation: str) -> float:
-    """The relative IP smearing of a variation (``ip20`` -> 0.20), from :mod:`mindgap_lib.variations`."""
-    from ..variations import get_variation
+    """The relative IP smearing of a variation (``ip20`` -> 0.20), from :mod:`mindgap_lib.generation.variations`."""
+    from ..generation.variations import get_variation
     try:
         var = get_variation(variation)
     except ValueError as err:

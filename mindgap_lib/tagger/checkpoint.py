@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import torch
 
 from ..config import ProfileError, build_dataclass
-from ..schema import CLASSES
+from ..jetclass.schema import CLASSES
 from .features import JET_FEATURES, PARTICLE_FEATURES, FeatureError, InputTransform
 from .model import Tagger, TaggerConfig
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-from ..io import read_jets
-from ..schema import LABELS
+from ..jetclass.io import read_jets
+from ..jetclass.schema import LABELS
 
 __all__ = [
     "FeatureError", "PARTICLE_FEATURES", "CONTINUOUS", "IMPACT", "JET_FEATURES", "INPUT_BRANCHES", "Features",

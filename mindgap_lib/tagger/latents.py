@@ -25,7 +25,7 @@ def latent_file(variation: str) -> str:
 def _calib_files(data_dir: str | os.PathLike, variation: str) -> list[Path]:
     if not Path(data_dir).is_dir():
         raise TaggerError(f"data directory {str(data_dir)!r} does not exist (make it with `mindgap generate`)")
-    from ..dataset import files
+    from ..generation.dataset import files
 
     found = files(data_dir, "calib", variation, "QCD")
     if not found:

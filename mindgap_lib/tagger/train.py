@@ -78,7 +78,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def _train_files(data_dir: str | os.PathLike) -> list[Path]:
     if not Path(data_dir).is_dir():
         raise TaggerError(f"data directory {str(data_dir)!r} does not exist (make it with `mindgap generate --profile P --out DIR`)")
-    from ..dataset import files
+    from ..generation.dataset import files
 
     found = files(data_dir, "train", "nominal")
     if not found:

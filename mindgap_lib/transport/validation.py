@@ -71,7 +71,7 @@ def fit_known_maps(profile: str | os.PathLike | Mapping[str, Any], out: str | os
     that do not pickle, so each fit saves its own map and hands back only its row;
     :func:`load_known_maps` rebuilds the rest. The rows do not depend on `workers`.
     """
-    from ..parallel import side_by_side
+    from ..build.parallel import side_by_side
 
     out = Path(out)
     dims = transport_config(profile).check_dims

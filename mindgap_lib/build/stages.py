@@ -1,6 +1,6 @@
 """The stage plans: what configures each heavy stage and which stages it reads, hashed into its key.
 
-A plan does no work. :mod:`mindgap_lib.pipeline` runs a stage into ``<artifacts>/<stage.key>/``,
+A plan does no work. :mod:`mindgap_lib.build.pipeline` runs a stage into ``<artifacts>/<stage.key>/``,
 the key hashing
 - the stage's profile section (plus its own knobs; knobs that change speed only are left out),
 - a fingerprint of the source code it runs (:data:`STAGE_CODE`), so an edit to that code re-keys it,
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import cache
-from .config import ProfileError, load_profile
-from .util.fingerprint import code_fingerprint
+from ..config import ProfileError, load_profile
+from ..util.fingerprint import code_fingerprint
 
 __all__ = [
     "PIPELINE_VERSION", "NOT_HASHED", "STAGE_CODE", "Stage", "stage_code", "device_kind", "profile_name", "profile_root", "artifacts_dir",
@@ -113,7 +113,7 @@ def _section(prof: Mapping[str, Any], name: str, drop: tuple[str, ...] = ()) -> 
 
 def _variation(name: str) -> dict[str, Any]:
     """A variation by content: editing a preset re-keys its jets (its name stays for the folders)."""
-    from .variations import get_variation
+    from ..generation.variations import get_variation
 
     return get_variation(name).to_dict()
 
@@ -162,7 +162,7 @@ def latents_stage(profile, variations: Iterable[str] = ("nominal", "target"), se
 
 def split_config(prof: Mapping[str, Any]) -> dict[str, Any]:
     """The ``[split]`` section: which calibration rows fit maps and which evaluate them."""
-    from .splits import SplitConfig
+    from ..splits import SplitConfig
 
     return dataclasses.asdict(SplitConfig.from_profile(prof))
 

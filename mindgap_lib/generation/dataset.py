@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import config
-from .io import read_metadata
-from .schema import CLASSES
+from .. import config
+from ..jetclass.io import read_metadata
+from ..jetclass.schema import CLASSES
 from .variations import get_variation
 
 __all__ = ["GenerateConfig", "Shard", "DatasetError", "SPLITS", "plan", "shard_seed", "generate_dataset", "files",
@@ -109,7 +109,7 @@ def _contents_ok(path: Path, n_jets: int) -> bool:
     """The tree holds `n_jets` entries and every basket of every branch decompresses."""
     import uproot
 
-    from .schema import TREE
+    from ..jetclass.schema import TREE
 
     with uproot.open(path) as fin:
         tree = fin[TREE]

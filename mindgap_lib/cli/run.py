@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..runner import parse_value, run_chapters
+    from ..build.runner import parse_value, run_chapters
 
     overrides = {name: parse_value(value) for name, value in args.param}
     t0 = time.perf_counter()
@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    from ..book import build_book
+    from ..build.book import build_book
 
     t0 = time.perf_counter()
     html = build_book(args.profile, args.build_dir, out=args.out, quiet=not args.verbose)

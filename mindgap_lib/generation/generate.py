@@ -18,9 +18,9 @@ import awkward as ak
 import numpy as np
 
 from . import detector, jets as jetlib, truth
-from .io import write_jets
+from ..jetclass.io import write_jets
 from .processes import COMMON_SETTINGS, Process, get_process
-from .schema import AUX_BRANCHES, JET_BRANCHES, PARTICLE_BRANCHES
+from ..jetclass.schema import AUX_BRANCHES, JET_BRANCHES, PARTICLE_BRANCHES
 from .variations import Variation, get_variation
 
 __all__ = ["GenerationError", "generate_jets", "generate_shard", "check_writable", "pythia_settings",

@@ -1,6 +1,6 @@
 """Independent calls side by side in Dask processes (transport fits, discriminators, scan points).
 
-Generation shards have their own Dask loop, with a live progress bar (:mod:`mindgap_lib.dataset`).
+Generation shards have their own Dask loop, with a live progress bar (:mod:`mindgap_lib.generation.dataset`).
 
 Each call is a pure function of its arguments (the stage contract), so running them in separate
 processes gives the same results as running them in turn; only the wall time changes.

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..plotting import COLORS
+from .style import COLORS
 
 __all__ = ["PAPER_AUC", "auc_table_markdown", "corner_figure", "roc_figure", "score_figure", "observable_figure",
            "weights_figure", "scan_figure", "scan_hist_figure", "post_activation_figure"]

@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"mindgap_lib.commands.{name}")
+            module = importlib.import_module(f"mindgap_lib.cli.{name}")
         except ModuleNotFoundError as err:
-            if err.name == f"mindgap_lib.commands.{name}":
+            if err.name == f"mindgap_lib.cli.{name}":
                 continue  # stage not built yet
             raise
         module.register(sub)

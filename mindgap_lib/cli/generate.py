@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     if args.profile:
-        from ..dataset import generate_dataset
+        from ..generation.dataset import generate_dataset
 
         single = [f"--{k}" for k in ("variation", "jets", "seed") if getattr(args, k) is not None]
         if single:
@@ -44,7 +44,7 @@ def handler(args: argparse.Namespace) -> int:
         paths = generate_dataset(args.profile, args.out, workers=args.workers, progress=not args.quiet)
         print(f"{len(paths)} shard files under {args.out}")
         return 0
-    from ..generate import generate_shard
+    from ..generation.generate import generate_shard
 
     if args.workers is not None:
         raise ValueError("--workers applies to --profile only (one shard runs in one process)")

@@ -3,7 +3,7 @@
 Every heavy stage writes into ``<build_dir>/<profile name>/artifacts/<stage>-<hash>/``; the hash
 covers the stage's profile section (plus its own knobs) and the keys of the stages it reads, so a
 changed knob reruns that stage and everything downstream of it, and nothing else. A folder without
-its completion mark (:mod:`mindgap_lib.cache`) is partial: redone from scratch, or resumed where the
+its completion mark (:mod:`mindgap_lib.build.cache`) is partial: redone from scratch, or resumed where the
 stage itself resumes (the generator skips finished shards, the tagger restarts from its checkpoint).
 
 Chapters and the ``mindgap`` stage commands call the ``ensure_*`` functions, which return the
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import cache
-from .config import load_profile
+from ..config import load_profile
 from .stages import (NOT_HASHED, PIPELINE_VERSION, Stage, _profile, _section, artifacts_dir, calib_stage,  # noqa: F401
                      dataset_stage, evaluation_stage, known_maps_stage, latents_stage, profile_name, profile_root,
                      scan_stage, tagger_stage, train_stage, transport_stage)
@@ -84,7 +84,7 @@ def _generated(out: Path, generate: Callable[[], Any]) -> None:
 def ensure_train_data(profile, build_dir: str | os.PathLike = "build", workers: int | None = None,
                       progress: bool = True) -> Path:
     """A folder with ``train/nominal/<Class>_*.root`` (the tagger's jets)."""
-    from .dataset import generate_dataset
+    from ..generation.dataset import generate_dataset
 
     prof = _profile(profile)
     only_train = load_profile(prof)
@@ -134,7 +134,7 @@ def ensure_dataset(profile, build_dir: str | os.PathLike = "build", workers: int
 
 def _generate_calib(profile: Mapping[str, Any], out: Path, workers: int, progress: bool) -> None:
     """Only the ``calib`` shards of a profile's plan (same seeds as in the full dataset); resumable, via Dask."""
-    from .dataset import generate_dataset
+    from ..generation.dataset import generate_dataset
 
     generate_dataset(profile, out, workers=workers, progress=progress, splits=("calib",))
 
@@ -142,7 +142,7 @@ def _generate_calib(profile: Mapping[str, Any], out: Path, workers: int, progres
 def ensure_tagger(profile, build_dir: str | os.PathLike = "build", device: str = "cpu", seed: int = 0,
                   progress: bool = True) -> Path:
     """The trained tagger (``tagger.pt``, ``metrics.json``), trained on the nominal jets of all classes."""
-    from .tagger import train_tagger
+    from ..tagger import train_tagger
 
     prof = _profile(profile)
     data = ensure_train_data(prof, build_dir, progress=progress)
@@ -154,7 +154,7 @@ def ensure_tagger(profile, build_dir: str | os.PathLike = "build", device: str =
 def ensure_latents(profile, build_dir: str | os.PathLike = "build", device: str = "cpu",
                    variations: Iterable[str] = ("nominal", "target"), progress: bool = True) -> Path:
     """Latents of the frozen tagger on each variation's calibration QCD (``nominal.npz``, ``target.npz``, ``<v>.npz``)."""
-    from .tagger import extract_latents
+    from ..tagger import extract_latents
 
     prof = _profile(profile)
     variations = sorted(set(variations))
@@ -171,7 +171,7 @@ def ensure_latents(profile, build_dir: str | os.PathLike = "build", device: str 
 
 def _pair_dir(latents: Path, target: str, out: Path) -> Path:
     """``nominal.npz``/``target.npz`` links for a fit whose target is another variation."""
-    from .tagger import latent_file
+    from ..tagger import latent_file
 
     pair = out / "inputs"
     pair.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,7 @@ def _pair_dir(latents: Path, target: str, out: Path) -> Path:
 def ensure_transport(profile, build_dir: str | os.PathLike = "build", device: str = "cpu", layer: str = "z128",
                      target: str = "target", seed: int = 0, progress: bool = True) -> Path:
     """The transport map source → `target` (a variation name) fitted on `layer` (``map/``, ``calibrated.npz``)."""
-    from .transport import fit_latents
+    from ..transport import fit_latents
 
     prof = _profile(profile)
     latents = ensure_latents(prof, build_dir, device, ("nominal", target), progress)
@@ -226,7 +226,7 @@ def ensure_known_maps(profile, build_dir: str | os.PathLike = "build", seed: int
 
     Its fits (one torch thread each in the ``cpu`` profile) run `workers` at a time.
     """
-    from .transport import fit_known_maps, load_known_maps
+    from ..transport import fit_known_maps, load_known_maps
 
     prof = _profile(profile)
     out = run_stage(artifacts_dir(prof, build_dir), known_maps_stage(prof, seed),
@@ -241,7 +241,7 @@ def ensure_evaluation(profile, build_dir: str | os.PathLike = "build", device: s
     ``post_layer="z128_post"`` also fits a map on the post-activation latent and adds the
     ``post_activation`` study (a second transport fit).
     """
-    from .evaluate import evaluate
+    from ..evaluate import evaluate
 
     prof = _profile(profile)
     tagger = ensure_tagger(prof, build_dir, device, progress=progress)
@@ -262,7 +262,7 @@ def ensure_scan(profile, build_dir: str | os.PathLike = "build", device: str = "
     calibration QCD generated as a stage of its own, and its latents extracted beside the source's
     (``latents/<variation>.npz``); the scan's own fits use ``[evaluate].scan_transport``.
     """
-    from .evaluate import smearing_scan
+    from ..evaluate import smearing_scan
 
     prof = _profile(profile)
     variations = sorted(set(variations if variations is not None else prof["evaluate"].get("scan_variations", ())))

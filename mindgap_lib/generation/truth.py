@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from .schema import LABEL_BRANCHES
+from ..jetclass.schema import LABEL_BRANCHES
 
 __all__ = ["DecayTable", "decay_table", "match_jets", "labels", "QCD_CODE", "delta_phi"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .schema import CLASSES
+from ..jetclass.schema import CLASSES
 
 __all__ = ["Process", "PROCESSES", "CALIBRATION_PROCESSES", "UnknownProcessError", "get_process", "COMMON_SETTINGS", "TRUTH_CODES"]
 

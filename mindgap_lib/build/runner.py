@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .config import load_profile
+from ..config import load_profile
 from .pipeline import collect_metrics, profile_name
 
 __all__ = ["CHAPTERS", "ChapterError", "RunResult", "find_chapters", "chapter_parameters", "check_parameters",

@@ -31,7 +31,7 @@ def _as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Pa
 def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> Path:
     """Write one file of jets in the JetClass layout, atomically.
 
-    `jets` maps every branch of :data:`mindgap_lib.schema.BRANCHES` to an array (jagged
+    `jets` maps every branch of :data:`mindgap_lib.jetclass.schema.BRANCHES` to an array (jagged
     for ``part_*``). The file is written to ``<path>.tmp`` and renamed when complete, so a
     killed writer never leaves a file that looks finished.
     """
