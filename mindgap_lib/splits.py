@@ -15,37 +15,33 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
+
+from .errors import MindgapError
+from .util.sections import Section
 
 __all__ = ["SplitConfig", "SplitError", "CalibrationRows", "calibration_rows", "take"]
 
 
-class SplitError(ValueError):
+class SplitError(MindgapError, ValueError):
     """A split that cannot be made: a fraction outside (0, 1), or too few jets."""
 
 
 @dataclass(frozen=True)
-class SplitConfig:
-    """The ``[split]`` section of a profile."""
+class SplitConfig(Section):
+    """The ``[split]`` section: the share of each calibration sample that fits the maps."""
 
+    SECTION = "split"
     fit_fraction: float = 0.5   # share of each calibration sample that fits the transport maps
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.fit_fraction, (int, float)) and 0.0 < self.fit_fraction < 1.0):
+    def check(self) -> None:
+        if not 0.0 < self.fit_fraction < 1.0:
             raise SplitError(f"[split] fit_fraction must lie in (0, 1), got {self.fit_fraction!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+        if self.seed < 0:
             raise SplitError(f"[split] seed must be an integer >= 0, got {self.seed!r}")
-
-    @classmethod
-    def from_profile(cls, prof: Mapping[str, Any]) -> "SplitConfig":
-        values = dict(prof.get("split", {}))
-        unknown = sorted(set(values) - {"fit_fraction", "seed"})
-        if unknown:
-            raise SplitError(f"[split]: unknown key(s) {', '.join(unknown)} (known: fit_fraction, seed)")
-        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .pipeline import profile_root
+from ..claims import PAPER, metric
+from ..config import load_profile
+from ..errors import MindgapError
 
 __all__ = ["BookError", "stage_book", "build_book", "paper_vs_ours", "render_intro", "TABLE_MARKER", "RUN_MARKER"]
 
@@ -25,20 +27,11 @@ TABLE_MARKER = "<!-- paper-vs-ours -->"
 RUN_MARKER = "<!-- run-info -->"
 
 
-class BookError(ValueError):
+class BookError(MindgapError, ValueError):
     """Nothing to build from (no executed chapters), or Jupyter Book failed."""
 
 
 # ---------------------------------------------------------------- the "paper vs ours" table
-
-def _get(metrics: Mapping[str, Any], path: str) -> Any:
-    node: Any = metrics
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -51,62 +44,70 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _layers(m: Mapping) -> list[str]:
+    return list(metric(m, "evaluation.layers.evaluated") or ["z128", "penultimate", "logits"])
+
+
 def _auc(kind: str) -> Callable[[Mapping], str]:
     def ours(m: Mapping) -> str:
-        cells = [f"{layer} {_fmt(_get(m, f'evaluation.auc.{kind}.{layer}'))}" for layer in ("z128", "penultimate", "logits")]
-        return "; ".join(cells)
+        return "; ".join(f"{layer} {_fmt(metric(m, f'evaluation.auc.{kind}.{layer}'))}" for layer in _layers(m))
     return ours
 
 
 def _closure(m: Mapping) -> str:
-    closure = _get(m, "evaluation.closure") or {}
-    cells = [f"{name}: {_fmt(c.get('w1_source'))} → {_fmt(c.get('w1_calibrated'))} (null {_fmt(c.get('w1_null'))})"
+    closure = metric(m, "evaluation.closure") or {}
+    cells = [f"{name}: {_fmt(c.get('w1_excess_source'))} → {_fmt(c.get('w1_excess_calibrated'))} "
+             f"(vertical {_fmt(c.get('w1_excess_vertical'))}; floor {_fmt(c.get('w1_null'))})"
              for name, c in closure.items() if isinstance(c, Mapping)]
     return "; ".join(cells) or "—"
 
 
 def _post_activation(m: Mapping) -> str:
-    row = _get(m, "evaluation.post_activation.auc.calibrated_z128_post_vs_target") or {}
+    row = metric(m, "evaluation.post_activation.auc.calibrated_post_vs_target") or {}
     return "; ".join(f"{layer} {_fmt(cell)}" for layer, cell in row.items()) or "—"
 
 
 def _scan(m: Mapping) -> str:
-    points = _get(m, "scan.points") or []
+    points = metric(m, "scan.points") or []
     return "; ".join(f"{p.get('variation')}: {_fmt(p.get('ess_fraction'))}" for p in points) or "—"
 
 
 def _ratio(m: Mapping, a: str, b: str) -> str:
-    return f"{_fmt(_get(m, a))} → {_fmt(_get(m, b))}"
+    return f"{_fmt(metric(m, a))} → {_fmt(metric(m, b))}"
 
 
 # (what, the paper's figure/number, ours from metrics.json, chapter notebook)
 ROWS: tuple[tuple[str, str, Callable[[Mapping], str], str], ...] = (
-    ("Fig. 1: charged-track d0, target / source width",
-     "wider in the target (IP smearing +10–30 %)", lambda m: _fmt(_get(m, "chapters.01_datasets.d0_width_ratio")), "01_datasets"),
-    ("Fig. 1: jet constituents, mean source → target",
-     "shifted by μR, μF × 2", lambda m: _ratio(m, "chapters.01_datasets.nparticles_mean_source", "chapters.01_datasets.nparticles_mean_target"),
+    ("Fig. 1: charged-track d0, robust width target / source", PAPER["d0_width"],
+     lambda m: _fmt(metric(m, "chapters.01_datasets.d0_width_ratio")), "01_datasets"),
+    ("Fig. 1 (authors' inputs): median σ(d0) target / source", PAPER["d0err"],
+     lambda m: _fmt(metric(m, "chapters.01_datasets.d0err_median_ratio")), "01_datasets"),
+    ("Authors' inputs: dz width target / source", PAPER["dz"],
+     lambda m: _fmt(metric(m, "chapters.01_datasets.dz_width_ratio")), "01_datasets"),
+    ("Fig. 1: jet constituents, mean source → target", PAPER["nparticles"],
+     lambda m: _ratio(m, "chapters.01_datasets.nparticles_mean_source", "chapters.01_datasets.nparticles_mean_target"),
      "01_datasets"),
     ("Table 1: tagger accuracy (ten classes)", "not quoted (trained on 100 M JetClass jets)",
-     lambda m: _fmt(_get(m, "tagger.accuracy")), "02_tagger"),
-    ("Tagger macro AUC (one vs rest)", "not quoted", lambda m: _fmt(_get(m, "tagger.macro_auc")), "02_tagger"),
-    ("Exact W2 (2000 jets) from source to target z128, before → after the map", "not quoted",
+     lambda m: _fmt(metric(m, "tagger.accuracy")), "02_tagger"),
+    ("Tagger macro AUC (one vs rest)", "not quoted", lambda m: _fmt(metric(m, "tagger.macro_auc")), "02_tagger"),
+    ("Exact W2 (2000 eval jets) from source to target latent, before → after the map", "not quoted",
      lambda m: _ratio(m, "transport.w2_emd_before", "transport.w2_emd_after"), "03_transport"),
-    ("Beyond the paper: directions of z128 the map acts in (variance > subspace_tol × largest)",
-     "all 128 (standardised per dimension)", lambda m: _fmt(_get(m, "chapters.03_transport.map_dims")), "03_transport"),
-    ("Fig. 3: PCA corner plots of z128", "discrepancy visibly removed",
-     lambda m: "see the figure" if _get(m, "evaluation") else "—", "04_closure"),
-    ("Fig. 4a: AUC source vs target", "largest at z128, smaller deeper", _auc("source_vs_target"), "04_closure"),
-    ("Fig. 4a / 9: AUC calibrated vs target", "z128 ≈ 1.0; penultimate ≈ 0.5; logits ≈ 0.5",
-     _auc("calibrated_vs_target"), "04_closure"),
-    ("Null test: AUC target vs target", "0.5 by construction", _auc("target_vs_target"), "04_closure"),
-    ("Fig. 5 / 11: log-likelihood ratios, W1 to target (source → calibrated; null: target vs target, the floor)",
-     "clear discrepancy, substantially reduced", _closure, "04_closure"),
-    ("Fig. 4b / eq. 5: overlap of source and target, vertical-calibration ESS fraction",
-     "nearly disjoint supports: reweighting dilutes", lambda m: _fmt(_get(m, "evaluation.vertical.ess_fraction")),
+    ("Beyond the paper: directions of the latent the map acts in (variance > subspace_tol × largest)",
+     "all 128 (standardised per dimension)", lambda m: _fmt(metric(m, "transport.map_dims")), "03_transport"),
+    ("Fig. 3: PCA corner plots of the latent", "discrepancy visibly removed",
+     lambda m: "see the figure" if metric(m, "evaluation") else "—", "04_closure"),
+    ("Fig. 4a: AUC source vs target (cross-fitted, eval jets only)", PAPER["source_vs_target_z"],
+     _auc("source_vs_target"), "04_closure"),
+    ("Fig. 4a / 9: AUC calibrated vs target", PAPER["calibrated_vs_target"], _auc("calibrated_vs_target"),
+     "04_closure"),
+    ("Null test: AUC independent target vs target", "not shown", _auc("target_vs_target"), "04_closure"),
+    ("Fig. 5 / 11: log-likelihood ratios, W1 excess over the floor (source → calibrated)", PAPER["llr"], _closure,
+     "04_closure"),
+    ("Fig. 4b / eq. 5: vertical-calibration ESS fraction", PAPER["ess"],
+     lambda m: _fmt(metric(m, "evaluation.vertical.ess_fraction")), "05_vertical_vs_horizontal"),
+    ("Eq. 5 vs overlap: vertical ESS fraction along the d0-smearing scan", "not shown", _scan,
      "05_vertical_vs_horizontal"),
-    ("Eq. 5 vs overlap: vertical ESS fraction along the IP-smearing scan (extra d0/dz smearing)", "not shown", _scan,
-     "05_vertical_vs_horizontal"),
-    ("Beyond the paper: map fitted after the GELU (z128_post), AUC calibrated vs target", "not studied",
+    ("Beyond the paper: map fitted after the GELU, AUC calibrated vs target", "not studied",
      _post_activation, "05_vertical_vs_horizontal"),
 )
 
@@ -127,7 +128,7 @@ def paper_vs_ours(metrics: Mapping[str, Any], chapters: set[str] | None = None) 
 def render_intro(template: str, metrics: Mapping[str, Any], chapters: set[str] | None = None) -> str:
     """Fill the intro's markers: the table and a line saying which run the numbers come from."""
     versions = metrics.get("versions", {})
-    hashes = ", ".join(f"`{v}`" for v in (metrics.get("config_hashes") or {}).values()) or "none yet"
+    hashes = ", ".join(f"`{v}`" for v in (metrics.get("folders") or {}).values()) or "none yet"
     run = (f"Numbers below: profile **{metrics.get('profile', '?')}**, artifacts {hashes}; "
            f"mindgap_lib {versions.get('mindgap_lib', '?')}, torch {versions.get('torch', '?')}, "
            f"pythia8mc {versions.get('pythia8mc', '?')}.")
@@ -217,7 +218,7 @@ def _copy_mathjax(static: Path) -> None:
 def stage_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike = "build",
                project_dir: str | os.PathLike = ".") -> Path:
     """Copy config, toc, the rendered intro and the executed notebooks into ``<root>/book_src``."""
-    project, root = Path(project_dir), profile_root(profile, build_dir)
+    project, root = Path(project_dir), Path(build_dir) / load_profile(profile).name
     executed = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     executed = [p for p in executed if not p.name.endswith(".failed.ipynb")]
     if not executed:

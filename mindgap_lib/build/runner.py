@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..config import load_profile
-from .pipeline import collect_metrics, profile_name
+from ..errors import MindgapError
+from ..util.atomic import temp_name
+from .report import collect_metrics
 
 __all__ = ["CHAPTERS", "ChapterError", "RunResult", "find_chapters", "chapter_parameters", "check_parameters",
            "parse_value", "run_chapters"]
@@ -27,7 +29,7 @@ CHAPTERS = ("01_datasets", "02_tagger", "03_transport", "04_closure", "05_vertic
 FIXED = ("profile", "device", "build_dir")  # passed to every chapter that declares them
 
 
-class ChapterError(ValueError):
+class ChapterError(MindgapError, ValueError):
     """A chapter selection or parameter that cannot be run (unknown chapter, unknown parameter)."""
 
 
@@ -119,7 +121,7 @@ def _execute(nb: Path, out_dir: Path, params: dict[str, Any], cwd: Path, progres
 
     final = out_dir / nb.name
     failed = out_dir / f"{nb.stem}.failed.ipynb"
-    tmp = out_dir / f".{nb.stem}.running.ipynb"
+    tmp = temp_name(out_dir / f"{nb.stem}.ipynb").with_suffix(".ipynb")  # unique: runs never share a half-written notebook
     try:
         papermill.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(cwd), kernel_name="python3",
                                    progress_bar=progress, log_output=False)
@@ -143,8 +145,7 @@ def run_chapters(profile: str | os.PathLike = "cpu", chapters: Iterable[str] | N
     notebook is kept as ``<name>.failed.ipynb``, earlier outputs are untouched.
     """
     overrides = dict(overrides or {})
-    name = profile_name(profile)
-    load_profile(profile)  # an unknown profile fails here, before any chapter
+    name = load_profile(profile).name  # an unknown or invalid profile fails here, before any kernel starts
     out = Path(out) if out is not None else Path("build") / name
     if out.name != name:
         raise ChapterError(f"--out {out}: must end in the profile name {name!r} (artifacts live in <build_dir>/<profile>)")
@@ -168,5 +169,5 @@ def run_chapters(profile: str | os.PathLike = "cpu", chapters: Iterable[str] | N
             break
         result.executed.append(path)
         print(f"[mindgap run] {nb.stem} done in {result.seconds[nb.stem]:.1f} s -> {path}", flush=True)
-    result.metrics = collect_metrics(profile, out.parent)
+    result.metrics = collect_metrics(out, name)
     return result

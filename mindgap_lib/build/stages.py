@@ -1,201 +1,321 @@
-"""The stage plans: what configures each heavy stage and which stages it reads, hashed into its key.
+"""The stage registry: every heavy stage of the book, declared once.
 
-A plan does no work. :mod:`mindgap_lib.build.pipeline` runs a stage into ``<artifacts>/<stage.key>/``,
-the key hashing
-- the stage's profile section (plus its own knobs; knobs that change speed only are left out),
-- a fingerprint of the source code it runs (:data:`STAGE_CODE`), so an edit to that code re-keys it,
-- the device where it can change results (CUDA trains in bfloat16),
-- and the keys of its inputs,
-so a changed knob or an edited module changes that stage's key and the keys of everything
-downstream of it, and nothing else. Variations enter by their content, not their name.
+A stage states its name, its parameters, the stages it reads (:attr:`StageDef.inputs`), what
+configures it (:attr:`StageDef.config`: a function of the typed profile), the code that decides its
+results (:attr:`StageDef.code`: modules whose syntax trees are fingerprinted, plus its own run and
+config functions), and its run function. Keys, the cache, the dry run (``mindgap stages``) and
+the stage commands all come from this one declaration (:mod:`.engine`). Fields that change speed
+only are left out of the keys by the sections themselves (:func:`~mindgap_lib.util.sections.speed_only`);
+the device enters the key of the stages where it can change results (CUDA trains in bfloat16).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable
 
-from . import cache
-from ..config import ProfileError, load_profile
-from ..util.fingerprint import code_fingerprint
+from .. import artifacts as art
+from ..config import Profile
+from ..errors import BuildError
+from ..tagger.config import layers_of
+from ..util.atomic import atomic_write_json
 
-__all__ = [
-    "PIPELINE_VERSION", "NOT_HASHED", "STAGE_CODE", "Stage", "stage_code", "device_kind", "profile_name", "profile_root", "artifacts_dir",
-    "train_stage", "calib_stage", "dataset_stage", "tagger_stage", "latents_stage", "transport_stage",
-    "known_maps_stage", "evaluation_stage", "scan_stage", "split_config",
-]
-
-PIPELINE_VERSION = 2  # bump to invalidate every cached artifact after a change of the layout itself
-# knobs that change speed, never results
-NOT_HASHED = {"generate": ("workers",), "evaluate": ("workers",), "transport": ("threads",)}
-# knobs of a section that belong to another stage: the known-map check and the scan
-_CHECK_KEYS = ("check_dims", "check_samples", "check_steps")
-_SCAN_KEYS = ("scan_variations", "scan_transport")
-
-_GENERATION = ("generate", "detector", "jets", "truth", "processes", "variations", "io", "schema", "dataset")
-# the mindgap_lib modules and packages whose code decides each stage's results
-STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "train": _GENERATION,
-    "calib": _GENERATION,
-    "dataset": ("pipeline",),
-    "tagger": ("tagger", "io", "schema"),
-    "latents": ("tagger", "io", "schema", "dataset"),
-    "transport": ("transport", "splits"),
-    "known_maps": ("transport",),
-    "evaluation": ("evaluate", "transport", "splits", "tagger/model", "tagger/checkpoint", "tagger/features", "schema"),
-    "scan": ("evaluate", "transport", "splits", "tagger/model", "tagger/checkpoint", "tagger/features", "schema"),
-    "knobs": _GENERATION,
-}
+__all__ = ["Ref", "Context", "StageDef", "REGISTRY", "book_refs", "device_kind"]
 
 
-def stage_code(name: str) -> str:
-    """The code fingerprint of stage `name` (see :data:`STAGE_CODE`)."""
-    return code_fingerprint(STAGE_CODE[name])
+@dataclass(frozen=True)
+class Ref:
+    """One stage instance: a stage name and its parameters (``transport[layer=z128_post,target=target]``)."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={v}' for k, v in self.params)}]"
+
+    @property
+    def p(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def slug(self) -> str:
+        """A folder-name prefix: ``transport.z128_post.target``."""
+        return ".".join([self.name, *(re.sub(r"[^\w.-]", "_", str(v)) for _, v in self.params)])
+
+    @classmethod
+    def parse(cls, text: str) -> "Ref":
+        """``name`` or ``name[k=v,k=v]`` (values read as int/float/bool when they look like one)."""
+        m = re.fullmatch(r"\s*([\w]+)\s*(?:\[(.*)\])?\s*", text)
+        if not m:
+            raise BuildError(f"cannot read stage {text!r} (write NAME or NAME[key=value,...])")
+        params = []
+        for item in filter(None, (m.group(2) or "").split(",")):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise BuildError(f"stage {text!r}: parameter {item!r} is not key=value")
+            params.append((key.strip(), _literal(value.strip())))
+        return cls(m.group(1), tuple(params))
 
 
-def device_kind(device: str | object) -> str:
+def _literal(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def device_kind(device: Any) -> str:
     """``cpu`` / ``cuda`` / ``mps``: what enters a key (``cuda:1`` computes what ``cuda:0`` does)."""
     return str(device).split(":")[0]
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One stage instance: its name, what configures it and the keys of the stages it reads."""
+class Context:
+    """What a run function gets: the profile, its instance, its folder and its inputs' artifacts."""
 
+    profile: Profile
+    ref: Ref
+    out: Path
+    inputs: dict[str, art.Artifact]
+    device: str
+    progress: bool
+
+
+@dataclass(frozen=True)
+class StageDef:
     name: str
-    config: dict[str, Any]
-    inputs: dict[str, str] = field(default_factory=dict)
-    code: str = ""  # fingerprint of the code it runs (filled from STAGE_CODE when empty)
-
-    def __post_init__(self) -> None:
-        if not self.code:
-            kind = self.name.split("[")[0]
-            object.__setattr__(self, "code", stage_code(kind) if kind in STAGE_CODE else "")
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{cache.config_hash({**self.config, '_code': self.code}, self.inputs)}"
+    doc: str
+    code: tuple[str, ...]                              # mindgap_lib modules/packages that decide its results
+    config: Callable[[Profile, dict], dict]           # what configures it (hashed)
+    run: Callable[[Context], None]
+    artifact: type[art.Artifact]
+    params: Callable[[Profile], dict[str, Any]] = lambda prof: {}  # parameter names and defaults
+    inputs: Callable[[Profile, dict], dict[str, Ref]] = lambda prof, p: {}
+    resume: bool = False                               # keeps a partial folder (the stage resumes itself)
+    uses_device: bool = False
 
 
-# ---------------------------------------------------------------- profile and locations
-
-def _profile(profile: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
-    prof = load_profile(profile)
-    prof.setdefault("name", Path(str(profile)).stem if not isinstance(profile, Mapping) else "custom")
-    return prof
+def _ref(name: str, **params: Any) -> Ref:
+    return Ref(name, tuple(sorted(params.items())))
 
 
-def profile_name(profile: str | os.PathLike | Mapping[str, Any]) -> str:
-    return str(_profile(profile)["name"])
+def _timed_metrics(out: Path, start: float, extra: dict[str, Any]) -> None:
+    atomic_write_json(out / art.METRICS, {**extra, "seconds": round(time.perf_counter() - start, 2)})
 
 
-def profile_root(profile: str | os.PathLike | Mapping[str, Any], build_dir: str | os.PathLike = "build") -> Path:
-    """``build_dir/<profile name>``: notebooks, metrics.json and artifacts of one profile."""
-    return Path(build_dir) / profile_name(profile)
+# ---------------------------------------------------------------- generation
+
+_GENERATION = ("generation", "jetclass", "util/seeds")
 
 
-def artifacts_dir(profile: str | os.PathLike | Mapping[str, Any], build_dir: str | os.PathLike = "build") -> Path:
-    return profile_root(profile, build_dir) / "artifacts"
+def _count_jets(out: Path) -> dict[str, int]:
+    import uproot
+
+    counts: dict[str, int] = {}
+    for f in sorted(out.glob("*/*/*.root")):
+        key = f"{f.parent.parent.name}/{f.parent.name}/{f.stem.rsplit('_', 1)[0]}"
+        with uproot.open(f) as fin:
+            counts[key] = counts.get(key, 0) + int(fin["tree"].num_entries)
+    return counts
 
 
-def _section(prof: Mapping[str, Any], name: str, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    if name not in prof:
-        raise ProfileError(f"profile {prof.get('name')!r} has no [{name}] section")
-    skip = (*NOT_HASHED.get(name, ()), *drop)
-    out = {k: v for k, v in prof[name].items() if k not in skip}
-    if name == "evaluate" and isinstance(out.get("discriminator"), Mapping):
-        out["discriminator"] = {k: v for k, v in out["discriminator"].items() if k != "threads"}
-    return out
-
-
-def _variation(name: str) -> dict[str, Any]:
-    """A variation by content: editing a preset re-keys its jets (its name stays for the folders)."""
+def _train_data_config(prof: Profile, p: dict) -> dict:
     from ..generation.variations import get_variation
 
-    return get_variation(name).to_dict()
+    gen = {k: v for k, v in prof.hashed("generate").items() if k not in ("calib_jets", "calib_variations", "calib_process")}
+    return {"generate": gen, "variation": get_variation("nominal").to_dict()}
 
 
-# ---------------------------------------------------------------- stage plans (no work done)
+def _train_data_run(ctx: Context) -> None:
+    from ..generation.dataset import generate_dataset
 
-def _generate_config(prof: Mapping[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in _section(prof, "generate").items() if k not in drop}
-
-
-def train_stage(profile) -> Stage:
-    """Nominal jets of all ten classes (``train/nominal``), for the tagger."""
-    config = _generate_config(_profile(profile), ("calib_jets", "calib_variations", "calib_process"))
-    return Stage("train", {"generate": config, "variation": _variation("nominal"), "version": PIPELINE_VERSION})
+    t0 = time.perf_counter()
+    generate_dataset(ctx.profile.generate, ctx.out, splits=("train",), progress=ctx.progress)
+    _timed_metrics(ctx.out, t0, {"jets": _count_jets(ctx.out)})
 
 
-def calib_stage(profile, variation: str) -> Stage:
-    """Calibration QCD of one variation (``calib/<variation>``); extra variations work the same way."""
-    config = _generate_config(_profile(profile), ("train_jets_per_class", "calib_variations"))
-    return Stage("calib", {"generate": config, "variation": variation, "content": _variation(variation),
-                           "version": PIPELINE_VERSION})
+def _calib_data_config(prof: Profile, p: dict) -> dict:
+    from ..generation.variations import get_variation
+
+    gen = {k: v for k, v in prof.hashed("generate").items() if k not in ("train_jets_per_class", "calib_variations")}
+    return {"generate": gen, "variation": get_variation(p["variation"]).to_dict()}
 
 
-def dataset_stage(profile) -> Stage:
-    """The profile's whole dataset: a folder of links to the train and calibration stages."""
-    prof = _profile(profile)
-    inputs = {"train": train_stage(prof).key}
-    inputs.update({f"calib:{v}": calib_stage(prof, v).key for v in prof["generate"].get("calib_variations", ())})
-    return Stage("dataset", {"version": PIPELINE_VERSION}, inputs)
+def _calib_data_run(ctx: Context) -> None:
+    from ..generation.dataset import generate_dataset
+
+    t0 = time.perf_counter()
+    generate_dataset(ctx.profile.generate, ctx.out, splits=("calib",), variations=(ctx.ref.p["variation"],),
+                     progress=ctx.progress)
+    _timed_metrics(ctx.out, t0, {"jets": _count_jets(ctx.out)})
 
 
-def tagger_stage(profile, seed: int = 0, device: str = "cpu") -> Stage:
-    prof = _profile(profile)
-    return Stage("tagger", {"tagger": _section(prof, "tagger"), "seed": seed, "device": device_kind(device)},
-                 {"data": train_stage(prof).key})
+def _knobs_config(prof: Profile, p: dict) -> dict:
+    from ..generation.knobs import knob_variations
+
+    return {"knobs": prof.hashed("knobs"), "process": prof.generate.calib_process, "max_batch": prof.generate.max_batch,
+            "variants": {label: v.to_dict() for label, v in knob_variations().items()}}
 
 
-def latents_stage(profile, variations: Iterable[str] = ("nominal", "target"), seed: int = 0,
-                  device: str = "cpu") -> Stage:
-    prof = _profile(profile)
-    variations = sorted(set(variations))
-    inputs = {"tagger": tagger_stage(prof, seed, device).key,
-              **{f"data:{v}": calib_stage(prof, v).key for v in variations}}
-    return Stage("latents", {"variations": variations, "device": device_kind(device)}, inputs)
+def _knobs_run(ctx: Context) -> None:
+    from ..generation.knobs import generate_knob_samples
+
+    t0 = time.perf_counter()
+    index = generate_knob_samples(ctx.profile.knobs, ctx.out, ctx.profile.generate.calib_process,
+                                  ctx.profile.generate.max_batch, ctx.progress)
+    _timed_metrics(ctx.out, t0, {"variants": list(index), "jets_per_variant": ctx.profile.knobs.jets})
 
 
-def split_config(prof: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``[split]`` section: which calibration rows fit maps and which evaluate them."""
-    from ..splits import SplitConfig
+# ---------------------------------------------------------------- tagger
 
-    return dataclasses.asdict(SplitConfig.from_profile(prof))
-
-
-def transport_stage(profile, layer: str = "z128", target: str = "target", seed: int = 0,
-                    device: str = "cpu") -> Stage:
-    prof = _profile(profile)
-    config = {"transport": _section(prof, "transport", _CHECK_KEYS), "split": split_config(prof), "layer": layer,
-              "target": target, "seed": seed, "device": device_kind(device)}
-    return Stage("transport", config, {"latents": latents_stage(prof, ("nominal", target), device=device).key})
+def _tagger_config(prof: Profile, p: dict) -> dict:
+    return {"tagger": prof.hashed("tagger"), "seed": p["seed"]}
 
 
-def known_maps_stage(profile, seed: int = 0) -> Stage:
-    """Chapter 03's solver check on pairs with a known Brenier map (needs no data)."""
-    return Stage("known_maps", {"transport": _section(_profile(profile), "transport"), "seed": seed,
-                                "version": PIPELINE_VERSION})
+def _tagger_run(ctx: Context) -> None:
+    from ..tagger.train import train_tagger
+
+    train_tagger(ctx.profile.tagger, ctx.inputs["data"].path, ctx.out, device=ctx.device, seed=ctx.ref.p["seed"],
+                 progress=ctx.progress)
 
 
-def evaluation_stage(profile, layer: str = "z128", post_layer: str | None = None, device: str = "cpu") -> Stage:
-    prof = _profile(profile)
-    inputs = {"tagger": tagger_stage(prof, device=device).key, "latents": latents_stage(prof, device=device).key,
-              "transport": transport_stage(prof, layer, device=device).key}
-    if post_layer:
-        inputs["post_transport"] = transport_stage(prof, post_layer, device=device).key
-    return Stage("evaluation", {"evaluate": _section(prof, "evaluate", _SCAN_KEYS), "split": split_config(prof),
-                                "layer": layer, "device": device_kind(device)}, inputs)
+def _latents_config(prof: Profile, p: dict) -> dict:
+    return {"variation": p["variation"]}
 
 
-def scan_stage(profile, variations: Iterable[str], device: str = "cpu") -> Stage:
-    prof = _profile(profile)
-    variations = sorted(set(variations))
-    inputs = {"tagger": tagger_stage(prof, device=device).key,
-              "latents": latents_stage(prof, ("nominal", *variations), device=device).key}
-    return Stage("scan", {"evaluate": _section(prof, "evaluate"), "transport": _section(prof, "transport", _CHECK_KEYS),
-                          "split": split_config(prof), "variations": variations,
-                          "contents": {v: _variation(v) for v in variations}, "device": device_kind(device)}, inputs)
+def _latents_run(ctx: Context) -> None:
+    from ..tagger.latents import extract_latents
+
+    t0 = time.perf_counter()
+    v = ctx.ref.p["variation"]
+    info = extract_latents(ctx.inputs["tagger"].path, ctx.inputs["data"].path, ctx.out, [v], device=ctx.device)
+    _timed_metrics(ctx.out, t0, {"variation": v, "n_jets": info[v]["n_jets"]})
+
+
+# ---------------------------------------------------------------- transport
+
+def _transport_params(prof: Profile) -> dict:
+    return {"layer": layers_of(prof.tagger.model).z, "target": "target", "seed": 0}
+
+
+def _transport_config(prof: Profile, p: dict) -> dict:
+    return {"transport": prof.hashed("transport"), "split": prof.hashed("split"), **p}
+
+
+def _transport_run(ctx: Context) -> None:
+    from ..transport.fit import fit_latents
+
+    p = ctx.ref.p
+    fit_latents(ctx.inputs["source"].file, ctx.inputs["target"].file, ctx.out, ctx.profile.transport, layer=p["layer"],
+                split=ctx.profile.split, seed=p["seed"], device=ctx.device, progress=ctx.progress)
+
+
+def _known_maps_config(prof: Profile, p: dict) -> dict:
+    return {"transport": prof.hashed("transport"), "known_maps": prof.hashed("known_maps"), "seed": p["seed"]}
+
+
+def _known_maps_run(ctx: Context) -> None:
+    from ..transport.validation import fit_known_maps
+
+    t0 = time.perf_counter()
+    fit_known_maps(ctx.profile.known_maps, ctx.profile.transport, ctx.out, seed=ctx.ref.p["seed"])
+    _timed_metrics(ctx.out, t0, {})
+
+
+# ---------------------------------------------------------------- evaluation
+
+_EVALUATION = ("evaluate", "splits", "transport", "tagger/model", "tagger/checkpoint", "tagger/features",
+               "tagger/config", "util/seeds")
+
+
+def _evaluation_config(prof: Profile, p: dict) -> dict:
+    return {"evaluate": prof.hashed("evaluate"), "split": prof.hashed("split"), **p}
+
+
+def _evaluation_inputs(prof: Profile, p: dict) -> dict[str, Ref]:
+    layers = layers_of(prof.tagger.model)
+    inputs = {"tagger": _ref("tagger", seed=0), "source": _ref("latents", variation="nominal"),
+              "target": _ref("latents", variation="target"),
+              "transport": _ref("transport", layer=layers.z, target="target", seed=0)}
+    if p["post"]:
+        inputs["post_transport"] = _ref("transport", layer=layers.z_post, target="target", seed=0)
+    return inputs
+
+
+def _evaluation_run(ctx: Context) -> None:
+    from ..evaluate.run import evaluate
+
+    i = ctx.inputs
+    evaluate(i["tagger"].path, i["source"].file, i["target"].file, i["transport"].path, ctx.out,
+             ctx.profile.evaluate, ctx.profile.split, post_transport=i["post_transport"].path if "post_transport" in i else None,
+             device=ctx.device, progress=ctx.progress)
+
+
+def _scan_config(prof: Profile, p: dict) -> dict:
+    from ..generation.variations import get_variation
+
+    return {"evaluate": prof.hashed("evaluate"), "scan": prof.hashed("scan"), "transport": prof.hashed("transport"),
+            "split": prof.hashed("split"), "contents": {v: get_variation(v).to_dict() for v in prof.scan.variations}}
+
+
+def _scan_inputs(prof: Profile, p: dict) -> dict[str, Ref]:
+    return {"tagger": _ref("tagger", seed=0), "source": _ref("latents", variation="nominal"),
+            **{f"target:{v}": _ref("latents", variation=v) for v in prof.scan.variations}}
+
+
+def _scan_run(ctx: Context) -> None:
+    from ..evaluate.scan import smearing_scan
+
+    targets = {k.split(":", 1)[1]: a.file for k, a in ctx.inputs.items() if k.startswith("target:")}
+    result = smearing_scan(ctx.inputs["tagger"].path, ctx.inputs["source"].file, targets, ctx.profile.evaluate,
+                           ctx.profile.scan, ctx.profile.transport, ctx.profile.split, device=ctx.device,
+                           progress=ctx.progress, out_dir=ctx.out)
+    atomic_write_json(ctx.out / art.METRICS, result)
+
+
+REGISTRY: dict[str, StageDef] = {s.name: s for s in (
+    StageDef("train_data", "nominal jets of the ten classes, for the tagger", _GENERATION,
+             _train_data_config, _train_data_run, art.JetsArtifact, resume=True),
+    StageDef("calib_data", "calibration QCD jets of one variation", _GENERATION, _calib_data_config, _calib_data_run,
+             art.JetsArtifact, params=lambda prof: {"variation": "nominal"}, resume=True),
+    StageDef("knobs", "chapter 01's one-knob-at-a-time QCD samples", _GENERATION, _knobs_config, _knobs_run,
+             art.KnobsArtifact),
+    StageDef("tagger", "the trained tagger", ("tagger", "jetclass", "util/schedules"), _tagger_config, _tagger_run,
+             art.TaggerArtifact, params=lambda prof: {"seed": 0}, inputs=lambda prof, p: {"data": _ref("train_data")},
+             resume=True, uses_device=True),
+    StageDef("latents", "the frozen tagger's head layers on one calibration sample", ("tagger", "jetclass"),
+             _latents_config, _latents_run, art.LatentsArtifact, params=lambda prof: {"variation": "nominal"},
+             inputs=lambda prof, p: {"tagger": _ref("tagger", seed=0), "data": _ref("calib_data", variation=p["variation"])},
+             uses_device=True),
+    StageDef("transport", "the optimal-transport map nominal -> target on one layer, fitted on fit rows",
+             ("transport", "splits", "util/schedules"), _transport_config, _transport_run, art.TransportArtifact,
+             params=_transport_params,
+             inputs=lambda prof, p: {"source": _ref("latents", variation="nominal"),
+                                     "target": _ref("latents", variation=p["target"])}, uses_device=True),
+    StageDef("known_maps", "chapter 03's check of the solver on pairs with a known Brenier map",
+             ("transport", "util/seeds", "util/schedules"), _known_maps_config, _known_maps_run, art.KnownMapsArtifact,
+             params=lambda prof: {"seed": 0}),
+    StageDef("evaluation", "discriminators, closure and reweighting on the eval rows", _EVALUATION, _evaluation_config,
+             _evaluation_run, art.EvaluationArtifact, params=lambda prof: {"post": True}, inputs=_evaluation_inputs,
+             uses_device=True),
+    StageDef("scan", "vertical vs horizontal as the d0 smearing grows", _EVALUATION, _scan_config, _scan_run,
+             art.ScanArtifact, inputs=_scan_inputs, uses_device=True),
+)}
+
+
+def book_refs(prof: Profile) -> list[Ref]:
+    """Every stage instance the book's chapters use, in pipeline order."""
+    layers = layers_of(prof.tagger.model)
+    variations = list(dict.fromkeys([*prof.generate.calib_variations, *prof.scan.variations]))
+    return [_ref("train_data"), *[_ref("calib_data", variation=v) for v in variations], _ref("knobs"),
+            _ref("tagger", seed=0), *[_ref("latents", variation=v) for v in variations],
+            _ref("known_maps", seed=0),
+            *[_ref("transport", layer=layer, target="target", seed=0) for layer in (layers.z, layers.z_post)],
+            _ref("evaluation", post=True), _ref("scan")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import UsageError, writable_folder
+
 __all__ = ["register", "handler"]
 
 EPILOG = """examples:
@@ -11,7 +13,8 @@ EPILOG = """examples:
   mindgap generate --profile cpu --out data/ --workers 2
 
 classes: QCD Hbb Hcc Hgg H4q Hqql Zqq Wqq Tbqq Tbl
-variations: nominal target ip_only scale_only ip10 ip20 ip30
+calibration process: QCD_multijet (Pythia HardQCD:all, the paper's calibration sample)
+variations: nominal target target_nominal_errors ip_only scale_only ip10 ip20 ip30 ip100 ip300
 A dataset run is resumable: finished shard files are kept, unfinished ones are redone."""
 
 
@@ -35,21 +38,28 @@ def register(subparsers) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     if args.profile:
+        from ..config import load_profile
         from ..generation.dataset import generate_dataset
 
         single = [f"--{k}" for k in ("variation", "jets", "seed") if getattr(args, k) is not None]
         if single:
-            raise ValueError(f"{', '.join(single)} apply to --process only; a profile sets its own sizes and seeds")
-
-        paths = generate_dataset(args.profile, args.out, workers=args.workers, progress=not args.quiet)
+            raise UsageError(f"{', '.join(single)} apply to --process only; a profile sets its own sizes and seeds")
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"--workers must be >= 1, got {args.workers}")
+        cfg = load_profile(args.profile).generate
+        paths = generate_dataset(cfg, writable_folder(args.out), workers=args.workers, progress=not args.quiet)
         print(f"{len(paths)} shard files under {args.out}")
         return 0
     from ..generation.generate import generate_shard
 
     if args.workers is not None:
-        raise ValueError("--workers applies to --profile only (one shard runs in one process)")
+        raise UsageError("--workers applies to --profile only (one shard runs in one process)")
     variation = args.variation or "nominal"
     jets = 1000 if args.jets is None else args.jets
+    if jets < 1:
+        raise UsageError(f"--jets must be >= 1, got {jets}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     path = generate_shard(args.process, variation, jets, 0 if args.seed is None else args.seed, args.out,
                           progress=not args.quiet)
     print(f"wrote {jets} {args.process} jets ({variation}) to {path}")

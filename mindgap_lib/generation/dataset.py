@@ -4,60 +4,32 @@ Layout (under DATA): ``train/nominal/<Class>_<shard:04d>.root`` for the ten clas
 ``calib/<variation>/QCD_<shard:04d>.root`` for each calibration variation. Every shard is a pure
 function of (its plan entry, the generator code): its seed is derived from (profile seed, split,
 variation, process, shard index), so splits and variations never share events, and a rerun skips
-the shards already on disk (files appear only when complete; stale ``.tmp`` files are redone).
+the shards already on disk (files appear only when complete, through a unique temporary name).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
 
-from .. import config
+from ..errors import MindgapError
 from ..jetclass.io import read_metadata
 from ..jetclass.schema import CLASSES
-from .variations import get_variation
+from ..util.atomic import atomic_write_json
+from ..util.locks import file_lock
+from ..util.seeds import derive_seed
+from .config import GenerateConfig
 
-__all__ = ["GenerateConfig", "Shard", "DatasetError", "SPLITS", "plan", "shard_seed", "generate_dataset", "files",
-           "MANIFEST"]
+__all__ = ["Shard", "DatasetError", "SPLITS", "plan", "shard_seed", "generate_dataset", "files", "MANIFEST", "LOCK"]
 
 SPLITS = ("train", "calib")
 MANIFEST = "manifest.json"
+LOCK = ".generate.lock"  # a dataset folder is written by one run at a time; a second waits, then resumes
 
 
-class DatasetError(ValueError):
+class DatasetError(MindgapError, ValueError):
     """A dataset request that cannot be served: bad split/variation/process, or missing files."""
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    """The [generate] section of a profile (sizes are jets; see the profile files for the why)."""
-
-    jets_per_shard: int
-    train_jets_per_class: int
-    calib_jets: int
-    calib_variations: list[str] = field(default_factory=lambda: ["nominal", "target"])
-    calib_process: str = "QCD_multijet"  # the paper's calibration sample (Pythia QCD multijet), not JetClass's Z+jets
-    workers: int = 1
-    seed: int = 0
-    max_batch: int = 200
-
-    def __post_init__(self) -> None:
-        for name in ("jets_per_shard", "train_jets_per_class", "calib_jets", "workers", "max_batch"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise config.ProfileError(f"[generate] {name} must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise config.ProfileError(f"[generate] seed must be an integer >= 0, got {self.seed!r}")
-        for name in self.calib_variations:
-            get_variation(name)  # unknown names raise, listing the presets
-        from .processes import get_process
-
-        if get_process(self.calib_process).cls != "QCD":
-            raise config.ProfileError(f"[generate] calib_process {self.calib_process!r} does not give QCD jets")
 
 
 @dataclass(frozen=True)
@@ -79,13 +51,7 @@ class Shard:
 
 def shard_seed(base: int, split: str, variation: str, process: str, index: int) -> int:
     """Deterministic 62-bit seed of one shard (distinct inputs give independent seeds)."""
-    blob = json.dumps([base, split, variation, process, index]).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 2
-
-
-def _config(profile: str | os.PathLike | Mapping[str, Any]) -> GenerateConfig:
-    values = config.section(profile, "generate")
-    return config.build_dataclass(GenerateConfig, values, "[generate]")
+    return derive_seed(base, split, variation, process, index)
 
 
 def _split(total: int, per_shard: int) -> list[int]:
@@ -93,9 +59,8 @@ def _split(total: int, per_shard: int) -> list[int]:
     return [per_shard] * full + ([rest] if rest else [])
 
 
-def plan(profile: str | os.PathLike | Mapping[str, Any] | GenerateConfig) -> list[Shard]:
+def plan(cfg: GenerateConfig) -> list[Shard]:
     """Every shard of a profile's dataset, in a fixed order (train classes, then calibration)."""
-    cfg = profile if isinstance(profile, GenerateConfig) else _config(profile)
     groups = [("train", "nominal", c, cfg.train_jets_per_class) for c in CLASSES]
     groups += [("calib", v, cfg.calib_process, cfg.calib_jets) for v in cfg.calib_variations]
     shards = [Shard(split, var, proc, i, n, shard_seed(cfg.seed, split, var, proc, i))
@@ -164,50 +129,56 @@ def _compute(tasks: list, workers: int, bar) -> None:
             dask.compute(*tasks, scheduler="synchronous")
 
 
-def generate_dataset(profile: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike,
-                     workers: int | None = None, progress: bool = True, splits: tuple[str, ...] = SPLITS) -> list[Path]:
-    """Generate (or complete) a profile's dataset under `out`; returns every shard's path.
-
-    `splits` restricts the work to some of ``("train", "calib")`` (same seeds as in the full plan).
-
-    Shards run in parallel over `workers` processes (default: the profile's ``workers``) with
-    Dask's multiprocessing scheduler; a tqdm bar counts jets and shows jets/s. Worker processes are
-    spawned, so a script calling this with workers > 1 needs the ``if __name__ == "__main__":``
-    guard (the ``mindgap`` command and notebooks need nothing).
-    """
-    import dask
-    from tqdm.auto import tqdm
-
-    cfg = _config(profile)
-    workers = cfg.workers if workers is None else workers
-    if not isinstance(workers, int) or workers <= 0:
-        raise DatasetError(f"workers must be a positive integer, got {workers!r}")
-    out = Path(out)
+def _check_out(out: Path) -> None:
+    """`out` exists (created if needed) and is writable, before any work starts."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DatasetError(f"output folder {out}: cannot create ({err})") from None
     if not os.access(out, os.W_OK):
         raise DatasetError(f"output folder {out}: not writable")
-    unknown = sorted(set(splits) - set(SPLITS))
-    if unknown or isinstance(splits, str):
-        raise DatasetError(f"unknown split(s) {unknown or splits!r} (known: {', '.join(SPLITS)})")
+
+
+def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tuple[str, ...] = SPLITS,
+                     variations: tuple[str, ...] | None = None, workers: int | None = None,
+                     progress: bool = True) -> list[Path]:
+    """Generate (or complete) the dataset of `cfg` under `out`; returns every shard's path.
+
+    `splits` restricts the work to some of ``("train", "calib")`` and `variations` to some of the
+    calibration variations (same seeds as in the full plan, so the pieces add up to the whole).
+    Shards run in parallel over `workers` processes (default: ``cfg.workers``) with Dask's
+    multiprocessing scheduler; a tqdm bar counts jets and shows jets/s. The folder is locked while
+    a run writes it: a second run on the same folder waits, then finds the shards done. Worker
+    processes are spawned, so a script calling this with workers > 1 needs the
+    ``if __name__ == "__main__":`` guard (the ``mindgap`` command and notebooks need nothing).
+    """
+    import dask
+    from tqdm.auto import tqdm
+
+    workers = cfg.workers if workers is None else workers
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers <= 0:
+        raise DatasetError(f"workers must be a positive integer, got {workers!r}")
+    unknown = sorted(set(splits) - set(SPLITS)) if not isinstance(splits, str) else [splits]
+    if unknown:
+        raise DatasetError(f"unknown split(s) {unknown} (known: {', '.join(SPLITS)})")
+    if variations is not None:
+        cfg = cfg.replace(calib_variations=tuple(variations))
     shards = [s for s in plan(cfg) if s.split in splits]
-    for tmp in out.glob("*/*/*.root.tmp"):  # left by a killed run
-        tmp.unlink()
-    todo = [s for s in shards if not _is_done(out / s.relpath, s)]
-    bar = tqdm(total=sum(s.n_jets for s in shards), initial=sum(s.n_jets for s in shards if s not in todo),
-               unit="jet", desc=f"generate ({len(todo)}/{len(shards)} shards to do)", disable=not progress)
-    tasks = [dask.delayed(_run_shard, pure=True)(s, str(out), cfg.max_batch) for s in todo]
-    try:
-        if tasks:
-            _compute(tasks, workers, bar)
-    finally:
-        bar.close()
-    manifest = {"config": asdict(cfg), "shards": [{**asdict(s), "path": str(s.relpath)} for s in shards]}
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    out = Path(out)
+    _check_out(out)
+    with file_lock(out / LOCK, what=f"dataset {out}"):
+        todo = [s for s in shards if not _is_done(out / s.relpath, s)]
+        total = sum(s.n_jets for s in shards)
+        bar = tqdm(total=total, initial=total - sum(s.n_jets for s in todo), unit="jet",
+                   desc=f"generate ({len(todo)}/{len(shards)} shards to do)", disable=not progress)
+        tasks = [dask.delayed(_run_shard, pure=True)(s, str(out), cfg.max_batch) for s in todo]
+        try:
+            if tasks:
+                _compute(tasks, workers, bar)
+        finally:
+            bar.close()
+        manifest = {"config": cfg.as_dict(), "shards": [{**asdict(s), "path": str(s.relpath)} for s in shards]}
+        atomic_write_json(out / MANIFEST, manifest)
     return [out / s.relpath for s in shards]
 
 

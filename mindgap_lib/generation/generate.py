@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from importlib import metadata as _md
 from pathlib import Path
 from typing import Any
 
 import awkward as ak
 import numpy as np
 
+from ..errors import MindgapError
+from ..util.versions import package_versions
 from . import detector, jets as jetlib, truth
 from ..jetclass.io import write_jets
 from .processes import COMMON_SETTINGS, Process, get_process
@@ -24,7 +25,7 @@ from ..jetclass.schema import AUX_BRANCHES, JET_BRANCHES, PARTICLE_BRANCHES
 from .variations import Variation, get_variation
 
 __all__ = ["GenerationError", "generate_jets", "generate_shard", "check_writable", "pythia_settings",
-           "package_versions", "PT_RANGE", "ETA_MAX"]
+           "PT_RANGE", "ETA_MAX"]
 
 PT_RANGE = (500.0, 1000.0)  # GeV, kept jet window
 ETA_MAX = 2.0
@@ -32,18 +33,8 @@ _NEUTRINOS = (12, 14, 16)
 _PYTHIA_SEED_MAX = 900_000_000
 
 
-class GenerationError(ValueError):
+class GenerationError(MindgapError, ValueError):
     """Bad generation request: n_jets <= 0, negative seed, unwritable output, or no jets accepted."""
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("mindgap_lib", "pythia8mc", "fastjet", "awkward", "numpy", "uproot"):
-        try:
-            out[pkg] = _md.version(pkg)
-        except _md.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
 
 
 def _pythia_seed(seed: int, variant: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import MindgapError
 from ..jetclass.schema import CLASSES
 
 __all__ = ["Process", "PROCESSES", "CALIBRATION_PROCESSES", "UnknownProcessError", "get_process", "COMMON_SETTINGS", "TRUTH_CODES"]
@@ -55,7 +56,7 @@ TRUTH_CODES: dict[str, tuple[int, ...]] = {
 }
 
 
-class UnknownProcessError(ValueError):
+class UnknownProcessError(MindgapError, ValueError):
     """A process name that is not one of the ten JetClass classes."""
 
 

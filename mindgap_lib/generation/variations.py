@@ -16,13 +16,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..errors import MindgapError
+
 __all__ = ["Variation", "PRESETS", "MU_RANGE", "UnknownVariationError", "get_variation", "ip_worsening"]
 
 MU_RANGE = (0.1**0.5, 10.0**0.5)  # scale factors on mu whose squares Pythia accepts
 IP_PT0 = 10.0  # GeV: where the multiple-scattering and intrinsic d0 resolution terms are equal (CMS tables)
 
 
-class UnknownVariationError(ValueError):
+class UnknownVariationError(MindgapError, ValueError):
     """A variation name that is not a preset, or a knob outside its allowed range."""
 
 

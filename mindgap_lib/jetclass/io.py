@@ -11,6 +11,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from ..errors import MindgapError
+from ..util.atomic import temp_name
 from .schema import BRANCHES, PARTICLE_BRANCHES, TREE
 
 __all__ = ["JetFileError", "write_jets", "read_jets", "read_metadata", "METADATA_KEY"]
@@ -18,7 +20,7 @@ __all__ = ["JetFileError", "write_jets", "read_jets", "read_metadata", "METADATA
 METADATA_KEY = "mindgap_metadata"  # a TObjString beside the tree: the generating config, seed and versions
 
 
-class JetFileError(ValueError):
+class JetFileError(MindgapError, ValueError):
     """A jet file that cannot be used: missing, not ROOT, truncated, or with a missing/mistyped branch."""
 
 
@@ -32,7 +34,7 @@ def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mappi
     """Write one file of jets in the JetClass layout, atomically.
 
     `jets` maps every branch of :data:`mindgap_lib.jetclass.schema.BRANCHES` to an array (jagged
-    for ``part_*``). The file is written to ``<path>.tmp`` and renamed when complete, so a
+    for ``part_*``). The file is written under a unique temporary name and renamed when complete, so a
     killed writer never leaves a file that looks finished.
     """
     path = Path(path)
@@ -46,7 +48,7 @@ def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mappi
         if len(arr) != n:
             raise JetFileError(f"{path}: branch {b} has {len(arr)} entries, jet_pt has {n}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_name(path)  # unique per writer: concurrent writers never share a temporary
     try:
         with uproot.recreate(tmp) as fout:
             fout.mktree(TREE, {"part": part.type.content, **{b: a.dtype for b, a in flat.items()}},
@@ -56,8 +58,7 @@ def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mappi
             fout[METADATA_KEY] = json.dumps(dict(metadata or {}), sort_keys=True, default=str)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -12,29 +12,35 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..claims import PAPER_AUC
 from .style import COLORS
 
-__all__ = ["PAPER_AUC", "auc_table_markdown", "corner_figure", "roc_figure", "score_figure", "observable_figure",
-           "weights_figure", "scan_figure", "scan_hist_figure", "post_activation_figure"]
+__all__ = ["auc_table_markdown", "corner_figure", "roc_figure", "score_figure", "observable_figure",
+           "weights_figure", "scan_figure", "scan_hist_figure", "post_activation_figure", "layer_label"]
 
-LAYER_LABELS = {"z128": "z128", "z128_post": "z128 (post-GELU)", "penultimate": "penultimate", "logits": "logits"}
 SAMPLE_COLORS = {**COLORS, "vertical_logits": "#9467bd", "horizontal": COLORS["calibrated"]}
+LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 
-# What the paper's text says (Sec. 5.1); the source-vs-target AUCs are only drawn in its Fig. 4a
-PAPER_AUC = {
-    "source_vs_target": {"z128": "largest (Fig. 4a)", "penultimate": "smaller (Fig. 4a)", "logits": "smallest (Fig. 4a)"},
-    "calibrated_vs_target": {"z128": "≈ 1.0", "penultimate": "≈ 0.5", "logits": "≈ 0.5"},
-    "target_vs_target": {"z128": "not shown", "penultimate": "not shown", "logits": "not shown"},
-}
+
+def layer_label(layer: str) -> str:
+    """``z128_post`` -> "z128 (post-GELU)"; other names as they are."""
+    return f"{layer[:-5]} (post-GELU)" if layer.endswith("_post") else layer
 
 
 def auc_table_markdown(auc: Mapping[str, Mapping[str, Mapping[str, float]]], paper: Mapping = PAPER_AUC) -> str:
-    """Markdown table: our AUC ± error beside the paper's statement, per comparison and layer."""
+    """Markdown table: our AUC ± DeLong error (and the spread over folds) beside the paper's statement.
+
+    The paper's entries are keyed ``z`` for the first head layer, whatever its name here.
+    """
     layers = list(next(iter(auc.values())))
-    head = "| comparison | " + " | ".join(f"{LAYER_LABELS.get(l, l)} (ours) | paper" for l in layers) + " |"
+    head = "| comparison | " + " | ".join(f"{layer_label(l)} (ours) | paper" for l in layers) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(layers))]
     for comp, row in auc.items():
-        cells = [f"{row[l]['value']:.3f} ± {row[l]['err']:.3f} | {paper.get(comp, {}).get(l, '—')}" for l in layers]
+        cells = []
+        for i, l in enumerate(layers):
+            said = paper.get(comp, {}).get("z" if i == 0 else l, "—")
+            spread = f" (folds ± {row[l]['fold_spread']:.3f})" if "fold_spread" in row[l] else ""
+            cells.append(f"{row[l]['value']:.3f} ± {row[l]['err']:.3f}{spread} | {said}")
         lines.append(f"| {comp.replace('_', ' ')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -92,7 +98,7 @@ def corner_figure(pca: Mapping, views: Sequence[tuple[str, str]] = (("source", "
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(height=min(180 * k + 80, 820), margin={"t": 70},
                       legend=_LEGEND, updatemenus=_dropdown([f"{a} vs {b}" for a, b in views], groups, len(fig.data)),
-                      title="Leading principal components of the target's z128")
+                      title="Leading principal components of the target's latent")
     return fig
 
 
@@ -102,7 +108,7 @@ def roc_figure(roc: Mapping[str, Mapping[str, Mapping[str, list]]]) -> go.Figure
     for comp, layers in roc.items():
         idx = []
         for c, (layer, pts) in enumerate(layers.items()):
-            fig.add_trace(go.Scatter(x=pts["fpr"], y=pts["tpr"], name=LAYER_LABELS.get(layer, layer),
+            fig.add_trace(go.Scatter(x=pts["fpr"], y=pts["tpr"], name=layer_label(layer),
                                      line={"color": colors[c % 4]}))
             idx.append(len(fig.data) - 1)
         groups.append(idx)
@@ -125,7 +131,7 @@ def score_figure(scores: Mapping, labels: Mapping[str, tuple[str, str]], log: bo
             fig.add_trace(_step(h["edges"], h["b"], b_name, SAMPLE_COLORS.get(b_name, "#222")))
             groups.append([len(fig.data) - 2, len(fig.data) - 1])
             names.append(f"{comp.replace('_vs_', ' vs ')} · {layer}")
-            titles.append(f"{comp.replace('_', ' ')}: {LAYER_LABELS.get(layer, layer)} (overlap {h['overlap']:.2f})")
+            titles.append(f"{comp.replace('_', ' ')}: {layer_label(layer)} (overlap {h['overlap']:.2f})")
     for t, trace in enumerate(fig.data):
         trace.visible = t in groups[0]
     fig.update_layout(xaxis_title="discriminator score s = P(target | x)", yaxis_title="density",
@@ -157,8 +163,9 @@ def observable_figure(hists: Mapping, closure: Mapping[str, Mapping[str, float]]
                 idx += [len(fig.data) - 2, len(fig.data) - 1]
         groups.append(idx)
         c = (closure or {}).get(obs, {})
-        titles.append(obs + ("<br><sup>W1 to target: " + ", ".join(f"{s} {c[f'w1_{s}']:.3g}" for s in samples if f"w1_{s}" in c)
-                             + (f", null {c['w1_null']:.3g}" if "w1_null" in c else "") + "</sup>" if c else ""))
+        titles.append(obs + ("<br><sup>W1 excess over the floor: " + ", ".join(
+            f"{s} {c[f'w1_excess_{s}']:.3g}" for s in samples if f"w1_excess_{s}" in c)
+            + (f" (floor {c['w1_null']:.3g})" if "w1_null" in c else "") + "</sup>" if c else ""))
     for t, trace in enumerate(fig.data):
         trace.visible = t in groups[0]
     fig.update_yaxes(title_text="density", row=1, col=1)
@@ -170,33 +177,34 @@ def observable_figure(hists: Mapping, closure: Mapping[str, Mapping[str, float]]
 def weights_figure(weights_hist: Mapping[str, Mapping[str, list]]) -> go.Figure:
     """Distribution of log10 of the vertical weights, for weights from each layer's discriminator."""
     fig = go.Figure()
-    for layer, h in weights_hist.items():
+    for i, (layer, h) in enumerate(weights_hist.items()):
         counts = np.asarray(h["counts"], float)
-        fig.add_trace(_step(h["edges_log10"], (counts / max(counts.sum(), 1)).tolist(), f"weights from {LAYER_LABELS.get(layer, layer)}",
-                            {"z128": "#1f77b4", "penultimate": "#ff7f0e", "logits": "#2ca02c"}.get(layer, "#888")))
-    fig.update_layout(xaxis_title="log10 w (mean-1 weights of held-out source jets)", yaxis_title="fraction of jets",
+        fig.add_trace(_step(h["edges_log10"], (counts / max(counts.sum(), 1)).tolist(), f"weights from {layer_label(layer)}",
+                            LAYER_COLORS[i % len(LAYER_COLORS)]))
+    fig.update_layout(xaxis_title="log10 w (mean-1 out-of-fold weights of the source's eval jets)", yaxis_title="fraction of jets",
                       yaxis_type="log", width=640, height=420)
     return fig
 
 
 def scan_figure(points: Sequence[Mapping], observables: Sequence[str]) -> go.Figure:
-    """ESS fraction, and W1 to the target of vertical vs horizontal, against the IP smearing strength."""
+    """ESS fraction, and the W1 excess over the floor of vertical vs horizontal, against the d0 smearing strength."""
     x = [p["strength"] for p in points]
-    fig = make_subplots(1, 2, subplot_titles=("vertical: effective sample size", "closure: W1 to the target"))
+    fig = make_subplots(1, 2, subplot_titles=("vertical: effective sample size", "closure: W1 excess over the floor"))
     fig.add_trace(go.Scatter(x=x, y=[p["ess_fraction"] for p in points], mode="lines+markers", name="ESS / N (vertical)",
                              line={"color": "#17becf"}), 1, 1)
     groups = []
     for obs in observables:
         idx = []
-        for name, key in (("source", "w1_source"), ("vertical", "w1_vertical"), ("horizontal", "w1_horizontal"),
-                          ("null", "w1_null")):
-            fig.add_trace(go.Scatter(x=x, y=[p["closure"][obs][key] for p in points], mode="lines+markers", name=name,
-                                     line={"color": SAMPLE_COLORS.get(name, "#999"), "dash": "dot" if name == "null" else None}), 1, 2)
+        for name, key in (("source", "source"), ("vertical", "vertical"), ("horizontal", "calibrated")):
+            c = [p["closure"][obs] for p in points]
+            fig.add_trace(go.Scatter(x=x, y=[max(v[f"w1_excess_{key}"], 1e-4) for v in c], mode="lines+markers", name=name,
+                                     error_y={"array": [v[f"w1_excess_{key}_err"] for v in c], "width": 0},
+                                     line={"color": SAMPLE_COLORS.get(name, "#999")}), 1, 2)
             idx.append(len(fig.data) - 1)
         groups.append([0] + idx)
     for t, trace in enumerate(fig.data):
         trace.visible = t in groups[0]
-    fig.update_xaxes(title_text="IP smearing strength")
+    fig.update_xaxes(title_text="d0 smearing strength")
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_layout(height=420, legend=_LEGEND, updatemenus=_dropdown(list(observables), groups, len(fig.data)))
@@ -204,7 +212,7 @@ def scan_figure(points: Sequence[Mapping], observables: Sequence[str]) -> go.Fig
 
 
 def scan_hist_figure(scan_figs: Mapping[str, Mapping], strengths: Mapping[str, float], obs: str = "log_pHbb_pQCD",
-                     samples: Sequence[str] = ("source", "horizontal", "vertical")) -> go.Figure:
+                     samples: Sequence[str] = ("source", "calibrated", "vertical")) -> go.Figure:
     """One observable against each weaker target, with a slider over the smearing strength."""
     fig, groups, labels = go.Figure(), [], []
     for variation, hists in scan_figs.items():
@@ -212,7 +220,8 @@ def scan_hist_figure(scan_figs: Mapping[str, Mapping], strengths: Mapping[str, f
         fig.add_trace(_step(h["edges"], h["target"]["density"], "target", COLORS["target"]))
         idx.append(len(fig.data) - 1)
         for name in samples:
-            fig.add_trace(_step(h["edges"], h[name]["density"], name, SAMPLE_COLORS.get(name, "#888")))
+            label = "horizontal" if name == "calibrated" else name
+            fig.add_trace(_step(h["edges"], h[name]["density"], label, SAMPLE_COLORS.get(label, "#888")))
             idx.append(len(fig.data) - 1)
         groups.append(idx)
         labels.append(f"{strengths[variation]:.0%}")
@@ -221,18 +230,18 @@ def scan_hist_figure(scan_figs: Mapping[str, Mapping], strengths: Mapping[str, f
     steps = []
     for label, idx in zip(labels, groups):
         vis = [t in idx for t in range(len(fig.data))]
-        steps.append({"label": label, "method": "update", "args": [{"visible": vis}, {"title.text": f"{obs}, IP smearing {label}"}]})
-    fig.update_layout(sliders=[{"steps": steps, "currentvalue": {"prefix": "IP smearing: "}, "pad": {"t": 40}}],
-                      title=f"{obs}, IP smearing {labels[0]}", xaxis_title=obs, yaxis_title="density", width=680, height=480)
+        steps.append({"label": label, "method": "update", "args": [{"visible": vis}, {"title.text": f"{obs}, d0 smearing {label}"}]})
+    fig.update_layout(sliders=[{"steps": steps, "currentvalue": {"prefix": "d0 smearing: "}, "pad": {"t": 40}}],
+                      title=f"{obs}, d0 smearing {labels[0]}", xaxis_title=obs, yaxis_title="density", width=680, height=480)
     return fig
 
 
 def post_activation_figure(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> go.Figure:
-    """Calibrated-vs-target AUC per layer for the z128 map and the z128_post map, with errors."""
+    """Calibrated-vs-target AUC per layer for the pre-GELU map and the post-GELU map, with errors."""
     fig = go.Figure()
     for name, row in rows.items():
         layers = list(row)
-        fig.add_trace(go.Bar(x=[LAYER_LABELS.get(l, l) for l in layers], y=[row[l]["value"] for l in layers],
+        fig.add_trace(go.Bar(x=[layer_label(l) for l in layers], y=[row[l]["value"] for l in layers],
                              error_y={"array": [row[l]["err"] for l in layers]}, name=name))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#999")
     fig.update_layout(barmode="group", yaxis_title="calibrated vs target AUC", yaxis_range=[0.4, 1.0],

@@ -22,11 +22,12 @@ from scipy.special import ndtri
 
 from ..jetclass.io import read_jets
 from ..jetclass.schema import LABELS
+from .config import TaggerError
 
 __all__ = [
     "FeatureError", "PARTICLE_FEATURES", "CONTINUOUS", "IMPACT", "JET_FEATURES", "INPUT_BRANCHES", "Features",
     "InputTransform", "fit_input_transform", "raw_particle_features", "particle_features", "jet_features", "labels",
-    "load_features",
+    "load_features", "flat_inputs",
 ]
 
 _CLIP = 5.0  # standardised values are clipped to [-5, 5]
@@ -60,7 +61,7 @@ _JET = ("jet_pt", "jet_eta", "jet_phi", "jet_energy", "jet_nparticles")
 INPUT_BRANCHES: tuple[str, ...] = _PART + _JET
 
 
-class FeatureError(ValueError):
+class FeatureError(TaggerError):
     """Input jets that cannot be turned into tagger features (non-finite values, bad labels)."""
 
 
@@ -280,3 +281,16 @@ def load_features(paths: Iterable[str | os.PathLike], num_particles: int, with_l
     cat = [np.concatenate(c) for c in zip(*parts)]
     return Features(torch.from_numpy(cat[0]), torch.from_numpy(cat[1]), torch.from_numpy(cat[2]),
                     torch.from_numpy(cat[3]), cat[4], cat[5])
+
+
+def flat_inputs(feats: Features, names: Iterable[str] = CONTINUOUS) -> dict[str, np.ndarray]:
+    """The model inputs `names` of every real particle (tracks only for :data:`IMPACT`), as flat arrays:
+    what the tagger actually reads, for plots of source against target."""
+    x, mask = feats.particles.numpy(), feats.mask.numpy()
+    real = x[mask]
+    charged = real[:, PARTICLE_FEATURES.index("charge")] != 0
+    out = {}
+    for name in names:
+        col = real[:, PARTICLE_FEATURES.index(name)]
+        out[name] = col[charged] if name in IMPACT else col
+    return out

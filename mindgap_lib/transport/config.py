@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..config import apply_overrides, build_dataclass, load_profile
+from ..errors import MindgapError
+from ..util.sections import Section, speed_only
 
-__all__ = ["TransportConfig", "transport_config", "TransportError"]
+__all__ = ["TransportConfig", "KnownMapsConfig", "transport_config", "TransportError"]
 
 
-class TransportError(ValueError):
+class TransportError(MindgapError, ValueError):
     """Bad input to the solver (non-finite rows, wrong shapes, too few samples) or a diverged run."""
 
 
-@dataclass
-class TransportConfig:
+@dataclass(frozen=True)
+class TransportConfig(Section):
     """Architecture and optimisation of the ICNN pair (Table 2 of the paper for the ``paper`` profile)."""
+
+    SECTION = "transport"
 
     blocks: int = 1                 # chained ICNN blocks per potential
     layers: int = 2                 # layers per block
@@ -45,16 +47,12 @@ class TransportConfig:
     val_fraction: float = 0.1
     val_size: int = 4096            # at most this many held-out points per side
     val_every: int = 100            # steps between validations (history resolution)
-    threads: int = 0                # torch threads; 0 leaves torch's default (the machine's cores)
+    threads: int = speed_only(0)    # torch threads; 0 leaves torch's default (the machine's cores)
     max_time_s: float = 0.0         # stop (validate, keep the best) after this many seconds; 0 = no limit
     rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
-    # the known-map validation of chapter 03 (not used by the solver itself)
-    check_dims: tuple = (2, 16)     # dimensions of the known-map pairs
-    check_samples: int = 10000      # samples per side
-    check_steps: int = 1000         # training batches per validation fit
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         positive = ("blocks", "layers", "width", "steps", "batch_size", "f_per_g", "g_per_f", "val_every", "val_size")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -77,9 +75,24 @@ class TransportConfig:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 
 
-def transport_config(profile: str | os.PathLike | Mapping[str, Any] = "cpu", **overrides: Any) -> TransportConfig:
-    """The ``[transport]`` section of `profile` with `overrides`; unknown names are errors naming them."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TransportConfig)}
-    values = {**defaults, **load_profile(profile).get("transport", {})}
-    values = apply_overrides(values, overrides, where="transport override(s)")
-    return build_dataclass(TransportConfig, values, "[transport]")
+@dataclass(frozen=True)
+class KnownMapsConfig(Section):
+    """Chapter 03's check of the solver on pairs whose Brenier map is known (``[known_maps]``)."""
+
+    SECTION = "known_maps"
+    dims: tuple[int, ...] = (2, 16)   # dimensions of the known-map pairs
+    samples: int = 10000              # samples per side
+    steps: int = 1000                 # training batches per fit (the rest of the solver: [transport])
+    workers: int = speed_only(2)      # fits side by side (one process each)
+
+    def check(self) -> None:
+        if not self.dims or min(self.dims) < 1 or self.samples < 10 or self.steps < 1 or self.workers < 1:
+            raise TransportError(f"[known_maps] need dims >= 1, samples >= 10, steps >= 1, workers >= 1; got {self}")
+
+
+def transport_config(profile: Any = "cpu", **overrides: Any) -> TransportConfig:
+    """The ``[transport]`` section of `profile` (a name, TOML path or :class:`~mindgap_lib.config.Profile`),
+    with `overrides` (an unknown name is an error naming it)."""
+    from ..config import load_profile
+
+    return load_profile(profile).transport.replace(**overrides)

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from .config import TransportConfig, TransportError, transport_config
+from ..splits import SplitConfig, calibration_rows
+from ..util.atomic import atomic_write_json, atomic_write_npz
+from ..util.sections import hashed
+from ..util.torch_env import torch_threads
+from .config import TransportConfig, TransportError
 from .map import TransportMap, solver_coords
 from .metrics import w2_exact
 from .train import Solver
 
-__all__ = ["fit", "fit_latents", "check_samples", "LATENT_KEYS"]
-
-LATENT_KEYS = ("z128", "z128_post", "penultimate", "logits", "jet_pt", "jet_eta")
+__all__ = ["fit", "fit_latents", "check_samples"]
 
 
 def check_samples(source: Any, target: Any, batch_size: int, names: tuple[str, str] = ("source", "target")) -> tuple[np.ndarray, np.ndarray]:
@@ -83,17 +83,16 @@ def _split(x: np.ndarray, frac: float, cap: int, rng: np.random.Generator) -> tu
     return x[perm[n_val:]], x[perm[:n_val]]
 
 
-def fit(source: np.ndarray, target: np.ndarray, profile: str | os.PathLike | Mapping[str, Any] = "cpu", seed: int = 0,
-        device: str = "cpu", progress: bool = True, **overrides: Any) -> TransportMap:
+def fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, *, seed: int = 0, device: str = "cpu",
+        progress: bool = True) -> TransportMap:
     """Learn the Brenier map source → target with a pair of ICNNs on the Kantorovich dual.
 
     Arguments:
         source, target: samples with shape (n, d) and (m, d); rows must be finite.
-        profile: a profile name/path/dict whose ``[transport]`` section sets the solver.
+        cfg: the solver (a profile's ``[transport]`` section; ``cfg.replace(steps=200)`` for a variant).
         seed: seeds the initialisation, the validation split and the batches (same seed → same map).
         device: "cpu" or "cuda".
         progress: show a tqdm bar with the running dual objective and W2 estimate.
-        overrides: any `TransportConfig` field, e.g. ``steps=200``; unknown names are errors.
 
     Returns:
         A `TransportMap` at the best validation checkpoint; ``.history`` holds per-validation
@@ -101,14 +100,11 @@ def fit(source: np.ndarray, target: np.ndarray, profile: str | os.PathLike | Map
         ``val_loss``, ``amortization``, ``conj_residual``, ``lr``, ``time``; ``rollbacks`` lists the
         validation steps that restored the best checkpoint at half the learning rate.
     """
-    cfg = transport_config(profile, **overrides)
-    threads = torch.get_num_threads()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    try:
+    if not isinstance(cfg, TransportConfig):
+        raise TransportError(f"fit: cfg must be a TransportConfig (a profile's [transport] section), got "
+                             f"{type(cfg).__name__}; use mindgap_lib.transport.transport_config(profile)")
+    with torch_threads(cfg.threads or None):
         return _fit(source, target, cfg, seed, device, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str, progress: bool) -> TransportMap:
@@ -122,79 +118,69 @@ def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int
     as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
     solver = Solver(as_t(xs), as_t(ys), (as_t(xv), as_t(yv)), cfg, seed, as_t(scale))
     f, g = solver.run(progress=progress)
-    return TransportMap(f, g, shift, scale, dataclasses.asdict(cfg) | {"seed": seed}, solver.history, basis)
+    return TransportMap(f, g, shift, scale, hashed(cfg) | {"seed": seed}, solver.history, basis)
 
 
 def _load_layer(path: Path, layer: str) -> np.ndarray:
     if not path.is_file():
-        raise FileNotFoundError(f"latents file not found: {path}")
-    with np.load(path) as npz:
-        if layer not in npz.files:
-            raise TransportError(f"{path}: no array {layer!r} (has: {', '.join(npz.files)})")
-        arr = npz[layer]
+        raise TransportError(f"{path}: latents file not found (make it with `mindgap latents`)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if layer not in npz.files:
+                raise TransportError(f"{path}: no array {layer!r} (has: {', '.join(npz.files)})")
+            arr = npz[layer]
+    except TransportError:
+        raise
+    except Exception as err:  # a truncated or foreign file: zipfile.BadZipFile, pickled objects, ...
+        raise TransportError(f"{path}: not a readable latents file ({type(err).__name__}: {err})") from None
     if arr.ndim == 1:
         raise TransportError(f"{path}: {layer!r} is 1-d (shape {arr.shape}); transport needs (n, d) features")
     return arr
 
 
-def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    from ..util.atomic import temp_name
+def fit_latents(source: str | os.PathLike, target: str | os.PathLike, out_dir: str | os.PathLike,
+                cfg: TransportConfig, *, layer: str = "z128", split: SplitConfig | None = None, seed: int = 0,
+                device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Fit ``source[layer]`` → ``target[layer]`` (two latents files); write out_dir/{map/, calibrated.npz, metrics.json}.
 
-    tmp = temp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def fit_latents(latents_dir: str | os.PathLike, out_dir: str | os.PathLike, layer: str = "z128",
-                profile: str | os.PathLike | Mapping[str, Any] = "cpu", seed: int = 0, device: str = "cpu",
-                progress: bool = True, source: str = "nominal", target: str = "target",
-                split: Any = None, **overrides: Any) -> dict[str, Any]:
-    """Fit ``<source>.npz[layer]`` → ``<target>.npz[layer]``; write out_dir/{map/, calibrated.npz, metrics.json}.
-
-    With a `split` (:class:`mindgap_lib.splits.SplitConfig`) the map sees only each sample's *fit*
-    rows, so that the evaluation can judge it on jets it never saw; ``calibrated.npz`` still holds
-    every source row. Returns the metrics dict (also in metrics.json): at the best checkpoint the
-    held-out dual objective, ``w2`` (transport cost of the map, √E‖x − T(x)‖²), ``w2_init`` (the
-    same for the Gaussian start), ``w2_dual``; exact W2 on ≤2000-point subsamples of the eval rows
-    between source and target (``w2_emd_before``) and between calibrated source and target
-    (``w2_emd_after``); training time.
+    With a `split`, the map sees only each sample's *fit* rows (:func:`mindgap_lib.splits.calibration_rows`,
+    the sample named by its file's stem), so the evaluation can judge it on jets it never saw;
+    ``calibrated.npz`` still holds every source row. Returns the metrics dict (also in metrics.json):
+    at the best checkpoint the held-out dual objective, ``w2`` (transport cost of the map,
+    √E‖x − T(x)‖²), ``w2_init`` (the same for the Gaussian start), ``w2_dual``; exact W2 on
+    ≤2000-point subsamples of the eval rows between source and target (``w2_emd_before``) and
+    between calibrated source and target (``w2_emd_after``); training time.
     """
-    from ..splits import calibration_rows
-
-    latents_dir, out_dir = Path(latents_dir), Path(out_dir)
-    src_all = _load_layer(latents_dir / f"{source}.npz", layer)
-    tgt_all = _load_layer(latents_dir / f"{target}.npz", layer)
+    source, target, out_dir = Path(source), Path(target), Path(out_dir)
+    src_all, tgt_all = _load_layer(source, layer), _load_layer(target, layer)
+    try:  # fail before the fit, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TransportError(f"{out_dir}: cannot create the output folder ({err})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise TransportError(f"{out_dir}: output folder is not writable")
     if split is not None:
-        rs, rt = calibration_rows(len(src_all), split, source), calibration_rows(len(tgt_all), split, target)
+        rs, rt = calibration_rows(len(src_all), split, source.stem), calibration_rows(len(tgt_all), split, target.stem)
+        fit_s, fit_t, ev_s, ev_t = src_all[rs.fit], tgt_all[rt.fit], rs.eval, rt.eval
     else:
-        rs = rt = None
-    fit_s = src_all if rs is None else src_all[rs.fit]
-    fit_t = tgt_all if rt is None else tgt_all[rt.fit]
+        fit_s, fit_t, ev_s, ev_t = src_all, tgt_all, slice(None), slice(None)
     t0 = time.perf_counter()
-    tmap = fit(fit_s, fit_t, profile=profile, seed=seed, device=device, progress=progress, **overrides)
+    tmap = fit(fit_s, fit_t, cfg, seed=seed, device=device, progress=progress)
     train_time = time.perf_counter() - t0
-    out_dir.mkdir(parents=True, exist_ok=True)
     tmap.save(out_dir / "map")
     calibrated = tmap.transport(src_all.astype(np.float32))
-    _atomic_npz(out_dir / "calibrated.npz", **{layer: calibrated})
-    ev_s = slice(None) if rs is None else rs.eval
-    ev_t = slice(None) if rt is None else rt.eval
+    atomic_write_npz(out_dir / "calibrated.npz", **{layer: calibrated})
     h = tmap.history
     best = h["best_step"][0]
     k = h["step"].index(best)
-    metrics = {"layer": layer, "source": source, "target": target, "n_source": len(src_all), "n_target": len(tgt_all),
-               "n_fit_source": len(fit_s), "n_fit_target": len(fit_t), "dim": src_all.shape[1],
+    metrics = {"layer": layer, "source": source.stem, "target": target.stem, "n_source": len(src_all),
+               "n_target": len(tgt_all), "n_fit_source": len(fit_s), "n_fit_target": len(fit_t),
+               "dim": src_all.shape[1], "map_dims": int(tmap.basis.shape[1]) if tmap.basis is not None else src_all.shape[1],
                "best_step": best, "dual": h["dual"][k], "val_loss": h["val_loss"][k], "w2": h["w2"][k],
                "w2_dual": h["w2_dual"][k], "w2_init": h["w2"][0], "amortization": h["amortization"][k],
                "w2_emd_before": w2_exact(src_all[ev_s], tgt_all[ev_t], n=2000),
                "w2_emd_after": w2_exact(calibrated[ev_s], tgt_all[ev_t], n=2000),
                "train_time_s": train_time, "rollbacks": len(h.get("rollbacks", [])),
-               "diverged": "diverged_at" in h, "seed": seed, "device": device}
-    from ..util.atomic import atomic_write_json
-
+               "diverged": "diverged_at" in h, "seed": seed, "device": str(device)}
     atomic_write_json(out_dir / "metrics.json", metrics, default=float, sort_keys=False)
     return metrics

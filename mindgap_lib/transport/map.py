@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..util.atomic import atomic_torch_save, atomic_write_text
 from .dual import solve_conjugate
 from .icnn import ICNN, ICNNConfig
 
@@ -35,12 +36,6 @@ def solver_coords(x: np.ndarray, shift: np.ndarray, scale: np.ndarray, basis: np
     """The solver's coordinates of x: (x − shift) / scale, projected on `basis` (d, k) when there is one."""
     centred = x - shift
     return (centred if basis is None else centred @ basis) / scale
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class TransportMap:
@@ -123,11 +118,9 @@ class TransportMap:
                  "shift": torch.from_numpy(self.shift), "scale": torch.from_numpy(self.scale)}
         if self.basis is not None:
             state["basis"] = torch.from_numpy(self.basis)
-        tmp = path / (WEIGHTS_FILE + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path / WEIGHTS_FILE)
+        atomic_torch_save(state, path / WEIGHTS_FILE)
         meta = {"icnn": vars(self.g.config), "config": self.config, "history": self.history}
-        _atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=1, default=float))
+        atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=1, default=float))
         return path
 
     @classmethod

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..util.schedules import warmup_cosine
 from .config import TransportConfig, TransportError
 from .dual import dual_value, f_loss, g_loss, solve_conjugate
 from .icnn import ICNN, ICNNConfig
@@ -37,12 +38,8 @@ def _optimizer(net: ICNN, cfg: TransportConfig) -> torch.optim.Optimizer:
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TransportConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine annealing to lr · lr_min_factor."""
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        return cfg.lr_min_factor + (1 - cfg.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t))
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: warmup_cosine(step, cfg.steps, cfg.warmup_steps, cfg.lr_min_factor))
 
 
 def _clone_state(*parts: nn.Module | torch.optim.Optimizer) -> list[dict]:

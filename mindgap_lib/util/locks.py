@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import MindgapError
+
 __all__ = ["LockTimeout", "file_lock"]
 
 
-class LockTimeout(RuntimeError):
+class LockTimeout(MindgapError, RuntimeError):
     """Another process holds the lock for longer than we were willing to wait."""
 
 
