@@ -15,7 +15,8 @@ Two versions (``normalize``):
 * ``normalize=False``: Komiske–Metodiev–Thaler's EMD in GeV,
   EMD = min_f Σ f_ij θ_ij + |Σ pt_a − Σ pt_b|, with Σ f_ij = min(Σ pt_a, Σ pt_b). It is solved as a
   balanced problem with a dummy particle of pt |Σ pt_a − Σ pt_b| added to the softer jet at
-  ground distance 1 from every particle, which gives exactly that cost.
+  ground distance 1 from every particle, which gives exactly that cost. It is a metric when R is
+  at least half the largest ΔR between constituents (true for constituents within R of the axis).
 
 Sinkhorn adds an entropy term ε·Σ f log f (ε in units of the ground distance ΔR/R). On a CPU
 it is far *slower* than the exact solver at useful accuracy for jet-sized problems: on JetClass
