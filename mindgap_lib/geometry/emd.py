@@ -125,7 +125,8 @@ def sinkhorn_vs_exact(jets_a: Sequence[np.ndarray], jets_b: Sequence[np.ndarray]
     ``n_unconverged`` (E,): pairs whose Sinkhorn marginals missed `tol` within `max_iter`.
     """
     if len(jets_a) != len(jets_b) or len(jets_a) == 0:
-        raise GeometryError(f"jets_a / jets_b: need the same, non-zero number of jets, got {len(jets_a)}, {len(jets_b)}")
+        raise GeometryError(f"jets_a / jets_b: need the same, non-zero number of jets, "
+                            f"got {len(jets_a)} and {len(jets_b)}")
     eps_arr = np.atleast_1d(np.asarray(eps, np.float64))
     pairs = [(as_jet(a, f"jets_a[{p}]"), as_jet(b, f"jets_b[{p}]")) for p, (a, b) in enumerate(zip(jets_a, jets_b))]
     t0 = time.perf_counter()
