@@ -17,7 +17,7 @@ import numpy as np
 from .errors import BuildError
 
 __all__ = ["Artifact", "JetsArtifact", "TaggerArtifact", "LatentsArtifact", "TransportArtifact", "KnownMapsArtifact",
-           "EvaluationArtifact", "ScanArtifact", "KnobsArtifact", "METRICS"]
+           "EvaluationArtifact", "ScanArtifact", "KnobsArtifact", "GeometryArtifact", "METRICS"]
 
 METRICS = "metrics.json"
 
@@ -54,7 +54,8 @@ class JetsArtifact(Artifact):
 
 @dataclass(frozen=True)
 class TaggerArtifact(Artifact):
-    """``tagger.pt`` (weights, architecture, input transform), ``metrics.json``, ``test_scores.npz``."""
+    """``tagger.pt`` (weights, architecture, input transform), ``metrics.json``, ``test_scores.npz``
+    (logits, labels, jet_pt and the first head layer ``z`` of the tagger's test jets)."""
 
     def model(self, device: str = "cpu"):
         from .tagger.checkpoint import load
@@ -119,6 +120,11 @@ class EvaluationArtifact(Artifact):
         with np.load(self.path / "rows.npz") as npz:
             return {k: npz[k] for k in npz.files}
 
+    def scores(self, comparison: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold scores P(b | x) of the rows of a and of b (eval-row order) of one discriminator."""
+        with np.load(self.path / "scores.npz") as npz:
+            return npz[f"{comparison}/{layer}/a"], npz[f"{comparison}/{layer}/b"]
+
 
 @dataclass(frozen=True)
 class ScanArtifact(Artifact):
@@ -142,3 +148,11 @@ class KnobsArtifact(Artifact):
             with np.load(self.path / name) as npz:
                 out[label] = {k: npz[k] for k in npz.files}
         return out
+
+
+@dataclass(frozen=True)
+class GeometryArtifact(Artifact):
+    """``geometry.json``: dim(Q) of the latents, classes and jets, Sinkhorn vs EMD, the transport link."""
+
+    def study(self) -> dict[str, Any]:
+        return _json(self.path / "geometry.json")

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from .errors import ProfileError
 from .evaluate.config import EvaluateConfig, ScanConfig
 from .generation.config import GenerateConfig, KnobsConfig
+from .geometry.config import GeometryConfig
 from .splits import SplitConfig
 from .tagger.config import TaggerSection
 from .transport.config import KnownMapsConfig, TransportConfig
@@ -41,6 +42,7 @@ class Profile:
     known_maps: KnownMapsConfig
     evaluate: EvaluateConfig
     scan: ScanConfig
+    geometry: GeometryConfig
     source: str = ""   # the file it was read from ("" when built in code)
 
     @classmethod

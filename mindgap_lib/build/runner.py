@@ -25,7 +25,8 @@ __all__ = ["CHAPTERS", "ChapterError", "RunResult", "find_chapters", "chapter_pa
            "parse_value", "run_chapters"]
 
 # the book's chapters, in reading order; a chapter whose notebook does not exist yet is skipped with a warning
-CHAPTERS = ("01_datasets", "02_tagger", "03_transport", "04_closure", "05_vertical_vs_horizontal")
+CHAPTERS = ("01_datasets", "02_tagger", "03_transport", "04_closure", "05_vertical_vs_horizontal", "06_beyond",
+            "07_geometry")
 FIXED = ("profile", "device", "build_dir")  # passed to every chapter that declares them
 
 

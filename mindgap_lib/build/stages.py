@@ -318,4 +318,39 @@ def book_refs(prof: Profile) -> list[Ref]:
             _ref("tagger", seed=0), *[_ref("latents", variation=v) for v in variations],
             _ref("known_maps", seed=0),
             *[_ref("transport", layer=layer, target="target", seed=0) for layer in (layers.z, layers.z_post)],
-            _ref("evaluation", post=True), _ref("scan")]
+            _ref("evaluation", post=True), _ref("scan"), _ref("geometry")]
+
+
+# ---------------------------------------------------------------- geometry (chapter 07)
+
+def _geometry_config(prof: Profile, p: dict) -> dict:
+    return {"geometry": prof.hashed("geometry"), "split": prof.hashed("split")}
+
+
+def _geometry_inputs(prof: Profile, p: dict) -> dict[str, Ref]:
+    layers = layers_of(prof.tagger.model)
+    return {"tagger": _ref("tagger", seed=0), "source": _ref("latents", variation="nominal"),
+            "target": _ref("latents", variation="target"),
+            "transport": _ref("transport", layer=layers.z, target="target", seed=0),
+            "evaluation": _ref("evaluation", post=True), "jets": _ref("calib_data", variation="nominal"),
+            "train": _ref("train_data")}
+
+
+def _geometry_run(ctx: Context) -> None:
+    from ..geometry.study import geometry_study
+    from ..geometry.from_artifacts import geometry_inputs
+
+    t0 = time.perf_counter()
+    inputs = geometry_inputs(ctx.inputs, ctx.profile)
+    study = geometry_study(*inputs, ctx.profile.geometry)
+    atomic_write_json(ctx.out / "geometry.json", study)
+    _timed_metrics(ctx.out, t0, {"correlation_dimension": study["correlation_dimension"],
+                                 "sinkhorn_mean_abs_rel_error": study["sinkhorn"]["mean_abs_rel_error"],
+                                 "spearman_displacement": study["link"].get("spearman_displacement"),
+                                 "spearman_residual": study["link"].get("spearman_residual")})
+
+
+REGISTRY["geometry"] = StageDef(
+    "geometry", "chapter 07: correlation dimension of latents and jets, Sinkhorn vs EMD, the transport link",
+    ("geometry", "jetclass", "splits", "util/seeds", "artifacts"), _geometry_config, _geometry_run,
+    art.GeometryArtifact, inputs=_geometry_inputs)

@@ -3,7 +3,9 @@
 Only eval rows are ever looked at (:mod:`.samples`): the map never saw them, and each
 discriminator scores them out of fold. Writes ``out_dir/metrics.json`` (the numbers),
 ``figures.json`` (ROC curves, score and weight histograms, output-observable histograms),
-``pca.json`` (Fig. 3's corner data) and ``rows.npz`` (which rows of each latents file were used).
+``pca.json`` (Fig. 3's corner data), ``scores.npz`` (every discriminator's out-of-fold score per jet,
+``<comparison>/<layer>/a`` and ``/b``, in eval-row order) and ``rows.npz`` (which rows of each
+latents file were used).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def evaluate(tagger: Any, source: str | os.PathLike, target: str | os.PathLike, 
                        "n_target_fit": len(samples.target_fit_rows), "folds": cfg.discriminator.folds,
                        "seed": seed, "device": str(device), "config": cfg.as_dict(),
                        "seconds": time.perf_counter() - t0}
+    write_npz(out_dir / "scores.npz", {f"{comp}/{layer}/{side}": getattr(res, f"scores_{side}")
+                                       for (comp, layer), res in results.items() for side in ("a", "b")})
     write_npz(out_dir / "rows.npz", {"source_eval": samples.source.rows, "target_eval": samples.target.rows,
                                      "null": samples.null.rows, "source_fit": samples.source_fit_rows,
                                      "target_fit": samples.target_fit_rows})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import MindgapError
+
 __all__ = ["GeometryError", "as_points", "as_distance_matrix", "as_per_point", "points_or_distances"]
 
 
-class GeometryError(ValueError):
+class GeometryError(MindgapError, ValueError):
     """A geometry input that cannot be used; the message names the argument and what is wrong."""
 
 

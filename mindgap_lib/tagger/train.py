@@ -221,7 +221,8 @@ def _train(cfg: TaggerSection, data_dir: Path, out: Path, dev: torch.device, see
 def _finish(model, feats: Features, split, cfg: TrainConfig, config: dict, state: dict, out: Path, dev) -> dict:
     """Test-set metrics, then the final files; the resume checkpoint goes last."""
     test = split["test"]
-    logits = predict(model, feats, test, cfg.batch_size, dev)["logits"]
+    pred = predict(model, feats, test, cfg.batch_size, dev)
+    logits, z = pred["logits"], pred[model.head.names.z]
     labels = feats.labels[test].cpu().numpy()
     metrics = {
         **tagging_metrics(logits, labels),
@@ -234,7 +235,8 @@ def _finish(model, feats: Features, split, cfg: TrainConfig, config: dict, state
         "complete": True,
     }
     save_tagger(model, out / TAGGER_FILE, extra={"train": config["train"], "seed": config["seed"]})
-    atomic_write_npz(out / "test_scores.npz", logits=logits, labels=labels, jet_pt=feats.jet_pt[test.numpy()])
+    atomic_write_npz(out / "test_scores.npz", logits=logits, labels=labels, jet_pt=feats.jet_pt[test.numpy()],
+                     z=z.astype(np.float32))
     atomic_write_json(out / "metrics.json", metrics)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)
     return metrics
