@@ -13,7 +13,7 @@ import uproot
 
 from ..errors import MindgapError
 from ..util.atomic import temp_name
-from .schema import BRANCHES, PARTICLE_BRANCHES, TREE
+from .schema import BRANCHES, LABELS, PARTICLE_BRANCHES, TREE
 
 __all__ = ["JetFileError", "write_jets", "read_jets", "read_metadata", "METADATA_KEY"]
 
@@ -30,11 +30,33 @@ def _as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Pa
     return [Path(p) for p in paths]
 
 
+def _validate(path: Path, jets: Mapping[str, Any], n: int) -> None:
+    """Finite values, one label per jet, and jet_nparticles equal to the number of particles."""
+    for b in BRANCHES:
+        arr = ak.to_numpy(ak.flatten(ak.Array(jets[b]), axis=None)) if b in PARTICLE_BRANCHES else np.asarray(jets[b])
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = np.flatnonzero(~np.isfinite(arr))
+            raise JetFileError(f"{path}: cannot write, branch {b} holds {bad.size} non-finite value(s) (first at {bad[0]})")
+    labels = np.stack([np.asarray(jets[b], dtype=np.float64) for b in LABELS], axis=1) if n else np.zeros((0, len(LABELS)))
+    per_jet = labels.sum(1)
+    if n and (not np.isin(labels, (0.0, 1.0)).all() or (per_jet != 1).any()):
+        rows = np.flatnonzero(per_jet != 1)
+        raise JetFileError(f"{path}: cannot write, labels must be one-hot (exactly one label_* per jet); "
+                           f"jet(s) {rows[:5].tolist()} have {per_jet[rows[:5]].tolist()}")
+    counts = ak.to_numpy(ak.num(ak.Array(jets["part_px"]), axis=1)) if n else np.zeros(0)
+    declared = np.asarray(jets["jet_nparticles"])
+    if (declared != counts).any():
+        rows = np.flatnonzero(declared != counts)
+        raise JetFileError(f"{path}: cannot write, jet_nparticles differs from the particle count at jet(s) "
+                           f"{rows[:5].tolist()} ({declared[rows[:5]].tolist()} vs {counts[rows[:5]].tolist()})")
+
+
 def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write one file of jets in the JetClass layout, atomically.
+    """Write one file of jets in the JetClass layout, atomically, after checking what it writes.
 
     `jets` maps every branch of :data:`mindgap_lib.jetclass.schema.BRANCHES` to an array (jagged
-    for ``part_*``). The file is written under a unique temporary name and renamed when complete, so a
+    for ``part_*``). Non-finite values, labels that are not one-hot and a ``jet_nparticles`` that
+    differs from the particle count are errors naming the branch and the first jets. The file is written under a unique temporary name and renamed when complete, so a
     killed writer never leaves a file that looks finished.
     """
     path = Path(path)
@@ -47,6 +69,7 @@ def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mappi
     for b, arr in [("part", part), *flat.items()]:
         if len(arr) != n:
             raise JetFileError(f"{path}: branch {b} has {len(arr)} entries, jet_pt has {n}")
+    _validate(path, jets, n)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)  # unique per writer: concurrent writers never share a temporary
     try:
@@ -116,7 +139,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The generating config, seed and versions stored beside the tree ({} for real JetClass files)."""
     path = Path(path)
     _open_tree(path)
-    fin = uproot.open(path)
-    if METADATA_KEY not in fin:
-        return {}
-    return json.loads(str(fin[METADATA_KEY]))
+    try:
+        with uproot.open(path) as fin:
+            if METADATA_KEY not in fin:
+                return {}
+            return json.loads(str(fin[METADATA_KEY]))
+    except Exception as err:  # a truncated file: OSError, uproot's DeserializationError, bad JSON
+        raise JetFileError(f"{path}: unreadable metadata ({type(err).__name__}: {err}); truncated file?") from None

@@ -22,8 +22,10 @@ from .train import Solver
 __all__ = ["fit", "fit_latents", "check_samples"]
 
 
-def check_samples(source: Any, target: Any, batch_size: int, names: tuple[str, str] = ("source", "target")) -> tuple[np.ndarray, np.ndarray]:
-    """Both samples as float32 (n, d) arrays; errors name the sample and the offending rows."""
+def check_samples(source: Any, target: Any, min_rows: int, names: tuple[str, str] = ("source", "target"),
+                  why: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Both samples as float32 (n, d) arrays with at least `min_rows` rows; errors name the sample,
+    the offending rows and (`why`) the settings that set the minimum."""
     out = []
     for name, arr in zip(names, (source, target)):
         arr = np.asarray(arr)
@@ -38,8 +40,8 @@ def check_samples(source: Any, target: Any, batch_size: int, names: tuple[str, s
     if out[0].shape[1] != out[1].shape[1]:
         raise TransportError(f"dimension mismatch: {names[0]} has d={out[0].shape[1]}, {names[1]} has d={out[1].shape[1]}")
     for name, arr in zip(names, out):
-        if len(arr) < batch_size:
-            raise TransportError(f"{name}: {len(arr)} samples, fewer than batch_size={batch_size} "
+        if len(arr) < min_rows:
+            raise TransportError(f"{name}: {len(arr)} samples, fewer than the {min_rows} needed{why} "
                                  "(lower batch_size or provide more samples)")
     return out[0], out[1]
 
@@ -109,7 +111,8 @@ def fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, *, seed: i
 
 def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str, progress: bool) -> TransportMap:
     n_train_min = int(np.ceil(cfg.batch_size / (1 - cfg.val_fraction)))
-    source, target = check_samples(source, target, n_train_min)
+    why = f" (batch_size={cfg.batch_size} once val_fraction={cfg.val_fraction:g} is held out)"
+    source, target = check_samples(source, target, n_train_min, why=why)
     basis = _subspace(source, target, target.mean(0), cfg.subspace_tol)
     shift, scale = _scaler(target, cfg.standardize, basis)
     rng = np.random.default_rng(seed)
