@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # The optimal transport map
+# # 3. The optimal transport map
 #
 # The calibration is a map $T$ that moves every simulated latent vector $x \sim P$ (the *source*)
 # so that the moved vectors follow the data distribution $Q$ (the *target*), while moving them as

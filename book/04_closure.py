@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Closure: does the calibrated latent look like the target?
+# # 4. Closure: does the calibrated latent look like the target?
 #
 # The previous chapter fitted an optimal transport map $T$ that moves the tagger's latent
 # representation $z_{128}$ of simulated QCD jets (the **source**) onto that of the modified

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Vertical vs horizontal calibration
+# # 5. Vertical vs horizontal calibration
 #
 # There are two ways to make simulation look like data (the paper's introduction, eqs. 1–5):
 #

@@ -44,22 +44,13 @@ from plotly.subplots import make_subplots
 
 from mindgap_lib.build import Build
 from mindgap_lib.plots.datasets import CLASS_COLORS
+from mindgap_lib.plots.geometry import dimension_band as band
 from mindgap_lib.plots.style import COLORS, setup_plotly
 
 setup_plotly()
 build = Build(profile, build_dir, device)
 study = build.ensure("geometry").study()
 cfg = build.profile.geometry
-
-
-def band(fig, cd, name, color, row=1, col=1, dash=None):
-    """dim(Q) with its error band (finite points only)."""
-    q, dim, err = (np.asarray(cd[k], float) for k in ("q", "dim", "dim_err"))
-    ok = np.isfinite(dim)
-    q, dim, err = q[ok], dim[ok], err[ok]
-    fig.add_trace(go.Scatter(x=np.r_[q, q[::-1]], y=np.r_[dim + err, (dim - err)[::-1]], fill="toself", line=dict(width=0),
-                             fillcolor=color, opacity=0.2, showlegend=False, hoverinfo="skip"), row=row, col=col)
-    fig.add_trace(go.Scatter(x=q, y=dim, name=name, line=dict(color=color, dash=dash)), row=row, col=col)
 
 
 # %% [markdown]

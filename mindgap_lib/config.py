@@ -77,9 +77,25 @@ class Profile:
         """A copy with whole sections replaced (``prof.with_sections(transport=prof.transport.replace(steps=10))``)."""
         return dataclasses.replace(self, **changes)
 
+    def one_core(self) -> "Profile":
+        """The same profile with every speed-only ``workers`` and ``threads`` set to 1: for a stage that
+        runs beside others, one core each (the results and the cache keys do not change)."""
+        return dataclasses.replace(self, **{name: _one_core(getattr(self, name)) for name in self.sections()})
+
     def hashed(self, section: str) -> Any:
         """Section `section` as plain data without its speed-only fields (what enters cache keys)."""
         return hashed(getattr(self, section))
+
+
+def _one_core(section: Section) -> Section:
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if isinstance(value, Section):
+            changes[f.name] = _one_core(value)
+        elif not f.metadata.get("hash", True) and f.name in ("workers", "threads"):
+            changes[f.name] = 1
+    return dataclasses.replace(section, **changes) if changes else section
 
 
 def available_profiles() -> list[str]:

@@ -157,21 +157,56 @@ PLOTLY_CDN_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/aj
 MATHJAX = "mathjax/tex-svg.js"  # under _static: MathJax 3 with its fonts inline (the `mathjax_path` in _config.yml)
 
 
-def _stage_notebook(path: Path, dest: Path) -> None:
-    """Copy an executed notebook, dropping what cannot render without a kernel.
+# log lines of the library (stage runs, worker counts) that belong in a terminal, not on a page
+LOG_LINE = re.compile(r"^(\[mindgap\]|discriminators: |smearing scan: )")
+
+
+def _tidy_outputs(cell: dict) -> None:
+    """Drop stderr (progress bars, warnings) and the library's log lines from a cell's outputs."""
+    kept = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            if out.get("name") == "stderr":
+                continue
+            text = "".join(out.get("text", ""))
+            lines = [line for line in text.splitlines(keepends=True) if not LOG_LINE.match(line)]
+            if not lines:
+                continue
+            out["text"] = "".join(lines)
+        kept.append(out)
+    cell["outputs"] = kept
+
+
+def _relative_parameters(cell: dict, project: Path) -> None:
+    """papermill's injected parameters hold this machine's absolute paths: show them relative to the project."""
+    source = "".join(cell.get("source", ""))
+    root = str(project.resolve())
+    cell["source"] = source.replace(root + "/", "").replace(root, ".")
+
+
+def _stage_notebook(path: Path, dest: Path, project: Path = Path(".")) -> None:
+    """Copy an executed notebook, dropping what cannot render without a kernel or does not read well.
 
     Outputs of ``remove-output`` cells and live-widget views are removed here (papermill saves no
     widget state, so a static page could only show an empty box), which also keeps MyST-NB from
     adding require.js and the widget manager from a CDN to the page; so is the MathJax 2 that
-    plotly links from a CDN into every figure (the page's own MathJax 3 serves both).
+    plotly links from a CDN into every figure (the page's own MathJax 3 serves both). Progress bars
+    and the library's log lines are dropped, the injected parameters show relative paths, and every
+    code cell but the parameters is collapsed (``hide-input``: a toggle shows it).
     """
     nb = json.loads(path.read_text())
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
-        if "remove-output" in cell.get("metadata", {}).get("tags", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "remove-output" in tags:
             cell["outputs"] = []
+        if "injected-parameters" in tags:
+            _relative_parameters(cell, project)
+        elif "parameters" not in tags and "hide-input" not in tags:
+            tags.append("hide-input")
         cell["outputs"] = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+        _tidy_outputs(cell)
         for out in cell["outputs"]:
             html = out.get("data", {}).get("text/html")
             if html is not None:
@@ -236,7 +271,7 @@ def stage_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike 
                       stacklevel=2)
     (src / "_toc.yml").write_text(_trim_toc(toc, present))
     for nb in executed:
-        _stage_notebook(nb, src / "book" / nb.name)
+        _stage_notebook(nb, src / "book" / nb.name, project)
     metrics_path = root / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     intro = (project / "book" / "intro.md").read_text()

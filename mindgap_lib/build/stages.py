@@ -112,7 +112,9 @@ def _timed_metrics(out: Path, start: float, extra: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- generation
 
-_GENERATION = ("generation", "jetclass", "util/seeds")
+# the modules that make jets (knob samples and re-smearing have their own, below)
+_GENERATION = tuple(f"generation/{m}" for m in ("generate", "detector", "jets", "truth", "processes", "variations",
+                                                 "dataset", "config")) + ("jetclass/io", "jetclass/schema", "util/seeds")
 
 
 def _count_jets(out: Path) -> dict[str, int]:
@@ -129,7 +131,8 @@ def _count_jets(out: Path) -> dict[str, int]:
 def _train_data_config(prof: Profile, p: dict) -> dict:
     from ..generation.variations import get_variation
 
-    gen = {k: v for k, v in prof.hashed("generate").items() if k not in ("calib_jets", "calib_variations", "calib_process")}
+    gen = {k: v for k, v in prof.hashed("generate").items()
+           if k not in ("calib_jets", "calib_variations", "calib_process", "scan_jets")}
     return {"generate": gen, "variation": get_variation("nominal").to_dict()}
 
 
@@ -144,7 +147,8 @@ def _train_data_run(ctx: Context) -> None:
 def _calib_data_config(prof: Profile, p: dict) -> dict:
     from ..generation.variations import get_variation
 
-    gen = {k: v for k, v in prof.hashed("generate").items() if k not in ("train_jets_per_class", "calib_variations")}
+    gen = {k: v for k, v in prof.hashed("generate").items()
+           if k not in ("train_jets_per_class", "calib_variations", "scan_jets")}
     return {"generate": gen, "variation": get_variation(p["variation"]).to_dict()}
 
 
@@ -155,6 +159,39 @@ def _calib_data_run(ctx: Context) -> None:
     generate_dataset(ctx.profile.generate, ctx.out, splits=("calib",), variations=(ctx.ref.p["variation"],),
                      progress=ctx.progress)
     _timed_metrics(ctx.out, t0, {"jets": _count_jets(ctx.out)})
+
+
+def _scan_base_config(prof: Profile, p: dict) -> dict:
+    from ..generation.variations import get_variation
+
+    keep = ("jets_per_shard", "scan_jets", "calib_process", "seed", "max_batch")
+    return {"generate": {k: v for k, v in prof.hashed("generate").items() if k in keep},
+            "variation": get_variation("nominal").to_dict()}
+
+
+def _scan_base_run(ctx: Context) -> None:
+    from ..generation.dataset import generate_dataset
+
+    t0 = time.perf_counter()
+    generate_dataset(ctx.profile.generate, ctx.out, splits=("scan",), progress=ctx.progress)
+    _timed_metrics(ctx.out, t0, {"jets": _count_jets(ctx.out)})
+
+
+def _scan_data_config(prof: Profile, p: dict) -> dict:
+    from ..generation.variations import get_variation
+
+    return {"variation": get_variation(p["variation"]).to_dict(), "seed": prof.generate.seed}
+
+
+def _scan_data_run(ctx: Context) -> None:
+    """The scan's nominal sample with the d0 resolution of one d0-only variation (see generation.resmear)."""
+    from ..generation.resmear import resmear_file
+
+    t0 = time.perf_counter()
+    v = ctx.ref.p["variation"]
+    for f in ctx.inputs["base"].files("scan", "nominal", "QCD"):
+        resmear_file(f, ctx.out / "calib" / v / f.name, v, ctx.profile.generate.seed)
+    _timed_metrics(ctx.out, t0, {"jets": _count_jets(ctx.out), "resmeared_from": ctx.inputs["base"].path.name})
 
 
 def _knobs_config(prof: Profile, p: dict) -> dict:
@@ -188,6 +225,14 @@ def _tagger_run(ctx: Context) -> None:
 
 def _latents_config(prof: Profile, p: dict) -> dict:
     return {"variation": p["variation"]}
+
+
+def _latents_inputs(prof: Profile, p: dict) -> dict[str, Ref]:
+    """The scan's targets come from the scan's own sample, re-smeared; every other variation is generated."""
+    v = p["variation"]
+    data = _ref("scan_data", variation=v) if v in prof.scan.variations and v not in prof.generate.calib_variations \
+        else _ref("calib_data", variation=v)
+    return {"tagger": _ref("tagger", seed=0), "data": data}
 
 
 def _latents_run(ctx: Context) -> None:
@@ -285,15 +330,21 @@ REGISTRY: dict[str, StageDef] = {s.name: s for s in (
              _train_data_config, _train_data_run, art.JetsArtifact, resume=True),
     StageDef("calib_data", "calibration QCD jets of one variation", _GENERATION, _calib_data_config, _calib_data_run,
              art.JetsArtifact, params=lambda prof: {"variation": "nominal"}, resume=True),
-    StageDef("knobs", "chapter 01's one-knob-at-a-time QCD samples", _GENERATION, _knobs_config, _knobs_run,
+    StageDef("knobs", "chapter 01's one-knob-at-a-time QCD samples",
+             (*_GENERATION, "generation/knobs", "jetclass/summaries"), _knobs_config, _knobs_run,
              art.KnobsArtifact),
+    StageDef("scan_base", "nominal QCD jets of the d0 scan (its own seeds)", _GENERATION, _scan_base_config,
+             _scan_base_run, art.JetsArtifact, resume=True),
+    StageDef("scan_data", "the scan's sample with one d0-only variation's resolution",
+             ("generation/resmear", "generation/variations", "jetclass/io", "jetclass/schema", "util/seeds"),
+             _scan_data_config, _scan_data_run, art.JetsArtifact, params=lambda prof: {"variation": "ip20"},
+             inputs=lambda prof, p: {"base": _ref("scan_base")}),
     StageDef("tagger", "the trained tagger", ("tagger", "jetclass", "util/schedules"), _tagger_config, _tagger_run,
              art.TaggerArtifact, params=lambda prof: {"seed": 0}, inputs=lambda prof, p: {"data": _ref("train_data")},
              resume=True, uses_device=True),
     StageDef("latents", "the frozen tagger's head layers on one calibration sample", ("tagger", "jetclass"),
              _latents_config, _latents_run, art.LatentsArtifact, params=lambda prof: {"variation": "nominal"},
-             inputs=lambda prof, p: {"tagger": _ref("tagger", seed=0), "data": _ref("calib_data", variation=p["variation"])},
-             uses_device=True),
+             inputs=_latents_inputs, uses_device=True),
     StageDef("transport", "the optimal-transport map nominal -> target on one layer, fitted on fit rows",
              ("transport", "splits", "util/schedules"), _transport_config, _transport_run, art.TransportArtifact,
              params=_transport_params,
@@ -314,7 +365,9 @@ def book_refs(prof: Profile) -> list[Ref]:
     """Every stage instance the book's chapters use, in pipeline order."""
     layers = layers_of(prof.tagger.model)
     variations = list(dict.fromkeys([*prof.generate.calib_variations, *prof.scan.variations]))
-    return [_ref("train_data"), *[_ref("calib_data", variation=v) for v in variations], _ref("knobs"),
+    scan_only = [v for v in prof.scan.variations if v not in prof.generate.calib_variations]
+    return [_ref("train_data"), *[_ref("calib_data", variation=v) for v in prof.generate.calib_variations],
+            _ref("scan_base"), *[_ref("scan_data", variation=v) for v in scan_only], _ref("knobs"),
             _ref("tagger", seed=0), *[_ref("latents", variation=v) for v in variations],
             _ref("known_maps", seed=0),
             *[_ref("transport", layer=layer, target="target", seed=0) for layer in (layers.z, layers.z_post)],

@@ -79,10 +79,12 @@ class ScanConfig(Section):
     def check(self) -> None:
         from ..generation.variations import get_variation
 
+        from ..generation.resmear import is_d0_only
+
         for name in self.variations:
             var = get_variation(name)
-            if var.ip_smear_min != var.ip_smear_max:
-                raise EvaluateError(f"[scan] variation {name!r} has no single smearing strength "
+            if var.ip_smear_min != var.ip_smear_max or not is_d0_only(var):
+                raise EvaluateError(f"[scan] variation {name!r} is not a d0-only variation of one smearing strength "
                                     f"(ip_smear {var.ip_smear_min}-{var.ip_smear_max})")
         if self.workers < 1:
             raise EvaluateError(f"[scan] workers must be >= 1, got {self.workers}")

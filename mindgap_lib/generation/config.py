@@ -26,12 +26,13 @@ class GenerateConfig(Section):
     calib_jets: int = 10000             # QCD jets per calibration variation
     calib_variations: tuple[str, ...] = ("nominal", "target")
     calib_process: str = "QCD_multijet"  # the paper's calibration sample (Pythia QCD multijet)
+    scan_jets: int = 10000              # nominal QCD jets of the d0 scan's own sample (re-smeared per scan point)
     seed: int = 0                       # base seed: every shard's seed derives from it
     max_batch: int = 200                # most Pythia events per batch (part of the reproducibility key)
     workers: int = speed_only(1)        # shards side by side (Dask processes)
 
     def check(self) -> None:
-        _positive(self, "jets_per_shard", "train_jets_per_class", "calib_jets", "max_batch", "workers")
+        _positive(self, "jets_per_shard", "train_jets_per_class", "calib_jets", "scan_jets", "max_batch", "workers")
         if self.seed < 0:
             raise ProfileError(f"[generate] seed must be >= 0, got {self.seed}")
         from .processes import get_process

@@ -1,7 +1,8 @@
 """A profile's whole dataset: plan the shards, generate them in parallel with Dask, list the files.
 
-Layout (under DATA): ``train/nominal/<Class>_<shard:04d>.root`` for the ten classes, and
-``calib/<variation>/QCD_<shard:04d>.root`` for each calibration variation. Every shard is a pure
+Layout (under DATA): ``train/nominal/<Class>_<shard:04d>.root`` for the ten classes,
+``calib/<variation>/QCD_<shard:04d>.root`` for each calibration variation, and
+``scan/nominal/QCD_<shard:04d>.root`` for the d0 scan's own sample. Every shard is a pure
 function of (its plan entry, the generator code): its seed is derived from (profile seed, split,
 variation, process, shard index), so splits and variations never share events, and a rerun skips
 the shards already on disk (files appear only when complete, through a unique temporary name).
@@ -23,7 +24,7 @@ from .config import GenerateConfig
 
 __all__ = ["Shard", "DatasetError", "SPLITS", "plan", "shard_seed", "generate_dataset", "files", "MANIFEST", "LOCK"]
 
-SPLITS = ("train", "calib")
+SPLITS = ("train", "calib", "scan")
 MANIFEST = "manifest.json"
 LOCK = ".generate.lock"  # a dataset folder is written by one run at a time; a second waits, then resumes
 
@@ -63,6 +64,7 @@ def plan(cfg: GenerateConfig) -> list[Shard]:
     """Every shard of a profile's dataset, in a fixed order (train classes, then calibration)."""
     groups = [("train", "nominal", c, cfg.train_jets_per_class) for c in CLASSES]
     groups += [("calib", v, cfg.calib_process, cfg.calib_jets) for v in cfg.calib_variations]
+    groups += [("scan", "nominal", cfg.calib_process, cfg.scan_jets)]
     shards = [Shard(split, var, proc, i, n, shard_seed(cfg.seed, split, var, proc, i))
               for split, var, proc, total in groups for i, n in enumerate(_split(total, cfg.jets_per_shard))]
     if len({s.seed for s in shards}) != len(shards):  # pragma: no cover - 62-bit hash collision
@@ -139,13 +141,14 @@ def _check_out(out: Path) -> None:
         raise DatasetError(f"output folder {out}: not writable")
 
 
-def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tuple[str, ...] = SPLITS,
+def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tuple[str, ...] = ("train", "calib"),
                      variations: tuple[str, ...] | None = None, workers: int | None = None,
                      progress: bool = True) -> list[Path]:
     """Generate (or complete) the dataset of `cfg` under `out`; returns every shard's path.
 
-    `splits` restricts the work to some of ``("train", "calib")`` and `variations` to some of the
-    calibration variations (same seeds as in the full plan, so the pieces add up to the whole).
+    `splits` picks among ``("train", "calib", "scan")`` (the scan's nominal sample is made only on
+    request) and `variations` restricts the calibration variations (same seeds as in the full plan,
+    so the pieces add up to the whole).
     Shards run in parallel over `workers` processes (default: ``cfg.workers``) with Dask's
     multiprocessing scheduler; a tqdm bar counts jets and shows jets/s. The folder is locked while
     a run writes it: a second run on the same folder waits, then finds the shards done. Worker

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from ..util.atomic import atomic_torch_save, atomic_write_json, atomic_write_npz
 from ..util.sections import hashed
 from ..util.schedules import warmup_cosine
+from ..util.seeds import derive_seed
 from ..util.torch_env import resolve_device, torch_threads
 from .checkpoint import TAGGER_FILE, save_tagger
 from .config import TaggerError
@@ -56,7 +57,7 @@ def _batch_indices(train: torch.Tensor, step: int, batch: int, seed: int) -> tor
     epoch, out = pos // n, torch.empty(batch, dtype=torch.long)
     for e in epoch.unique().tolist():
         sel = epoch == e
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + e))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "epoch", e)))
         out[sel] = train[perm[pos[sel] % n]]
     return out
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..util.schedules import warmup_cosine
+from ..util.seeds import derive_seed
 from .config import TransportConfig, TransportError
 from .dual import dual_value, f_loss, g_loss, solve_conjugate
 from .icnn import ICNN, ICNNConfig
@@ -63,7 +64,7 @@ class Solver:
             self._init_gaussian()
         self.opt_f, self.opt_g = _optimizer(self.f, cfg), _optimizer(self.g, cfg)
         self.sched = [_schedule(self.opt_f, cfg), _schedule(self.opt_g, cfg)]
-        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.gen = torch.Generator().manual_seed(derive_seed(seed, "transport batches"))
         self.history: dict[str, list] = {k: [] for k in ("step", "time", "lr", "dual", "w2", "w2_dual", "val_loss",
                                                           "amortization", "conj_residual", "rollbacks")}
         self.best = (math.inf, _clone_state(self.f, self.g, self.opt_f, self.opt_g), 0)
