@@ -49,6 +49,7 @@ def test_metadata_records_config_seed_and_versions(shard):
 
 
 def _jets(n=3, **replace):
+    """Valid jets: finite values, one-hot labels, jet_nparticles equal to the particle counts."""
     rng = np.random.default_rng(0)
     counts = np.array([2, 0, 3])[:n]
     out = {}
@@ -57,6 +58,9 @@ def _jets(n=3, **replace):
             out[branch] = ak.unflatten(rng.normal(size=int(counts.sum())).astype(dtype), counts)
         else:
             out[branch] = rng.normal(size=n).astype(dtype)
+    for i, label in enumerate(schema.LABELS):
+        out[label] = (np.arange(n) % len(schema.LABELS) == i).astype(schema.BRANCHES[label])
+    out["jet_nparticles"] = counts.astype(schema.BRANCHES["jet_nparticles"])
     out.update(replace)
     return out
 
@@ -111,6 +115,21 @@ def test_writer_refuses_incomplete_jets_and_leaves_nothing(tmp_path):
     bad = _jets(jet_pt=np.zeros(2, np.float32))
     with pytest.raises(io.JetFileError, match="jet_pt"):
         io.write_jets(tmp_path / "y.root", bad)
+    assert not list(tmp_path.iterdir())
+
+
+def test_writer_refuses_invalid_values_and_names_them(tmp_path):
+    flat = ak.to_numpy(ak.flatten(_jets()["part_d0val"])).copy()
+    flat[1] = np.nan
+    bad = _jets(part_d0val=ak.unflatten(flat, [2, 0, 3]))
+    with pytest.raises(io.JetFileError, match=r"part_d0val.*non-finite"):
+        io.write_jets(tmp_path / "nan.root", bad)
+    two = _jets()
+    two["label_Hbb"] = np.ones(3, schema.BRANCHES["label_Hbb"])
+    with pytest.raises(io.JetFileError, match="one-hot"):
+        io.write_jets(tmp_path / "labels.root", two)
+    with pytest.raises(io.JetFileError, match="jet_nparticles"):
+        io.write_jets(tmp_path / "counts.root", _jets(jet_nparticles=np.array([2, 1, 3], np.int32)))
     assert not list(tmp_path.iterdir())
 
 

@@ -9,12 +9,16 @@ import pytest
 import torch
 
 from mindgap_lib.cli.main import main as cli
-from mindgap_lib.config import ProfileError
+from mindgap_lib.config import ProfileError, load_profile
+from mindgap_lib.errors import MindgapError
 from mindgap_lib.jetclass.io import read_jets, write_jets
 from mindgap_lib.jetclass.schema import BRANCHES, CLASSES
 from mindgap_lib.tagger import (FeatureError, Tagger, TaggerConfig, TaggerError, extract_latents, load,
-                                load_features, predict, train_tagger)
+                                load_features, predict, save_tagger, train_tagger)
 from mindgap_lib.tagger.checkpoint import read_checkpoint
+from mindgap_lib.tagger.config import layers_of
+
+TINY = load_profile("tiny").tagger  # the [tagger] section: .model and .train
 
 pytestmark = pytest.mark.slow
 TOL = 1e-5
@@ -37,7 +41,7 @@ def data_dir(tmp_path_factory, one_thread):
     from mindgap_lib.generation.dataset import generate_dataset
 
     out = tmp_path_factory.mktemp("data")
-    generate_dataset("tiny", out, workers=1, progress=False)
+    generate_dataset(load_profile("tiny").generate, out, workers=1, progress=False)
     return out
 
 
@@ -59,7 +63,7 @@ def feats(train_files):
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tagger")
-    metrics = train_tagger("tiny", data_dir, out, progress=False)
+    metrics = train_tagger(TINY, data_dir, out, progress=False)
     return out, metrics
 
 
@@ -88,7 +92,11 @@ def test_features_are_sorted_masked_and_labelled(feats, train_files):
     assert bool(torch.isfinite(feats.particles).all()) and float(feats.particles.abs().max()) <= 5.0
 
 
-def test_nan_input_names_the_branch(train_files, tmp_path):
+def test_nan_input_names_the_branch(train_files, tmp_path, monkeypatch):
+    """A foreign file with a NaN (ours refuse to write one) is named with its branch when read."""
+    import mindgap_lib.jetclass.io as jio
+
+    monkeypatch.setattr(jio, "_validate", lambda *a, **k: None, raising=False)
     jets = read_jets(train_files[0])
     arrays = {b: jets[b] for b in BRANCHES}
     flat = ak.flatten(arrays["part_d0val"]).to_numpy().copy()
@@ -113,6 +121,7 @@ def test_permutation_padding_and_batching_do_not_change_outputs(feats):
                                 "mask": torch.cat([batch["mask"], torch.zeros(12, 9, dtype=torch.bool)], 1)})
         single = torch.cat([model.latents(feats.batch(torch.tensor([i])))["logits"] for i in range(12)])
         moved = model.latents({**batch, "jets": batch["jets"] + 1.0})["z128"]
+    assert model.head.names == layers_of(128) and set(ref) == set(layers_of(128).all)
     for key in ref:
         torch.testing.assert_close(permuted[key], ref[key], atol=TOL, rtol=TOL)
         torch.testing.assert_close(padded[key], ref[key], atol=TOL, rtol=TOL)
@@ -120,15 +129,23 @@ def test_permutation_padding_and_batching_do_not_change_outputs(feats):
     assert float((moved - ref["z128"]).abs().max()) > 1e-2  # the jet features do reach the latents (FiLM)
 
 
-def test_head_from_z128_reproduces_the_latents(feats):
+def test_head_from_either_first_layer_reproduces_the_latents(feats):
     model = _random_model()
     with torch.no_grad():
         lat = model.latents(feats.batch(torch.arange(20)))
-        again = model.head_from_z128(lat["z128"])
+        from_z = model.head.from_layer("z128", lat["z128"])
+        from_post = model.head.from_layer("z128_post", lat["z128_post"])
     assert set(lat) == {"z128", "z128_post", "penultimate", "logits"}
     assert lat["z128"].shape == (20, 128) and lat["penultimate"].shape == (20, 128) and lat["logits"].shape == (20, 10)
-    assert torch.equal(again["penultimate"], lat["penultimate"]) and torch.equal(again["logits"], lat["logits"])
+    for again in (from_z, from_post):
+        assert set(again) == {"penultimate", "logits"}
+        torch.testing.assert_close(again["penultimate"], lat["penultimate"])
+        torch.testing.assert_close(again["logits"], lat["logits"])
     torch.testing.assert_close(lat["z128_post"], torch.nn.functional.gelu(lat["z128"]))
+    with pytest.raises(ValueError, match="penultimate"):
+        model.head.from_layer("penultimate", lat["penultimate"])
+    narrow = Tagger(TaggerConfig(num_particles=8, dim=8, num_layers=1, num_heads=2, head_layers=2, head_width=16))
+    assert narrow.head.names.z == "z16" and narrow.head.names.z_post == "z16_post"  # names follow the width
 
 
 def test_every_parameter_gets_a_gradient(feats):
@@ -158,30 +175,32 @@ def test_load_round_trip_reproduces_the_test_scores(trained, data_dir):
     model = load(out)
     assert not model.training
     scores = np.load(out / "test_scores.npz")
-    from mindgap_lib.tagger.train import _split, _train_files, tagger_config
+    from mindgap_lib.tagger.train import _split, _train_files
 
-    cfg, tcfg = tagger_config("tiny")
-    feats = load_features(_train_files(data_dir), cfg.num_particles, transform=model.input_transform)
-    test = _split(len(feats), tcfg, seed=0)["test"]
+    feats = load_features(_train_files(data_dir), TINY.model.num_particles, transform=model.input_transform)
+    test = _split(len(feats), TINY.train, seed=0)["test"]
     np.testing.assert_allclose(predict(model, feats, test)["logits"], scores["logits"], atol=TOL, rtol=TOL)
 
 
 def test_resume_after_interruption_finishes_like_an_uninterrupted_run(trained, data_dir, tmp_path):
     ref_out, ref = trained
-    part = train_tagger("tiny", data_dir, tmp_path, progress=False, stop_after=25)
+    part = train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=25)
     assert part == {"complete": False, "step": 25}
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 25
     assert not (tmp_path / "tagger.pt").exists()
-    done = train_tagger("tiny", data_dir, tmp_path, progress=False)
+    done = train_tagger(TINY, data_dir, tmp_path, progress=False)
     assert done["complete"] and [h["step"] for h in done["history"]] == [h["step"] for h in ref["history"]]
     np.testing.assert_allclose(np.load(tmp_path / "test_scores.npz")["logits"],
                                np.load(ref_out / "test_scores.npz")["logits"], atol=1e-4, rtol=1e-4)
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(data_dir, tmp_path):
-    train_tagger("tiny", data_dir, tmp_path, progress=False, stop_after=3)
+    train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=3)
     with pytest.raises(TaggerError, match="different configuration.*train"):
-        train_tagger("tiny", data_dir, tmp_path, progress=False, lr=1e-2)
+        train_tagger(TINY.replace(train=TINY.train.replace(lr=1e-2)), data_dir, tmp_path, progress=False)
+    # a speed-only field is not a different configuration: the run resumes
+    faster = TINY.replace(train=TINY.train.replace(threads=2))
+    assert train_tagger(faster, data_dir, tmp_path, progress=False, stop_after=4) == {"complete": False, "step": 4}
 
 
 def test_mismatched_checkpoint_config_is_named(trained, tmp_path):
@@ -200,12 +219,12 @@ def test_mismatched_checkpoint_config_is_named(trained, tmp_path):
 
 def test_bad_training_inputs_are_named(data_dir, tmp_path):
     with pytest.raises(TaggerError, match="does-not-exist"):
-        train_tagger("tiny", tmp_path / "does-not-exist", tmp_path / "out", progress=False)
+        train_tagger(TINY, tmp_path / "does-not-exist", tmp_path / "out", progress=False)
     with pytest.raises(ProfileError, match="stepz"):
-        train_tagger("tiny", data_dir, tmp_path / "out", progress=False, stepz=3)
+        TINY.train.replace(stepz=3)
     if not torch.cuda.is_available():
-        with pytest.raises(TaggerError, match="CUDA is not available"):
-            train_tagger("tiny", data_dir, tmp_path / "out", device="cuda", progress=False)
+        with pytest.raises(MindgapError, match="CUDA is not available"):
+            train_tagger(TINY, data_dir, tmp_path / "out", device="cuda", progress=False)
 
 
 # ---------------------------------------------------------------- latents and the command line
@@ -221,22 +240,26 @@ def test_latents_of_calibration_jets(trained, data_dir, tmp_path):
         assert all(z[k].dtype == np.float32 for k in z.files)
         assert ((z["jet_pt"] > 400) & (z["jet_pt"] < 1100)).all()
         with torch.no_grad():
-            head = model.head_from_z128(torch.from_numpy(z["z128"]))
+            head = model.head.from_layer("z128", torch.from_numpy(z["z128"]))
         np.testing.assert_allclose(head["logits"].numpy(), z["logits"], atol=TOL, rtol=TOL)
     src, tgt = np.load(tmp_path / "nominal.npz"), np.load(tmp_path / "target.npz")
     assert not np.allclose(src["z128"].mean(0), tgt["z128"].mean(0))  # different jets, different latents
-    with pytest.raises(ValueError, match="calib/ip99"):
-        extract_latents(trained[0], data_dir, tmp_path, variations=("ip99",))
+    with pytest.raises(MindgapError, match="calib/ip99"):
+        extract_latents(trained[0], data_dir, tmp_path / "none", variations=("nominal", "ip99"))
+    assert not (tmp_path / "none" / "nominal.npz").exists()  # every input is checked before the slow part
 
 
 def test_command_line(trained, data_dir, tmp_path, capsys):
-    assert cli.main(["latents", "--tagger", str(trained[0]), "--data", str(data_dir), "--out", str(tmp_path / "lat")]) == 0
-    assert (tmp_path / "lat" / "nominal.npz").is_file() and (tmp_path / "lat" / "target.npz").is_file()
-    assert cli.main(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(tmp_path / "t"),
-                     "--quiet", "--set", "steps=4", "--set", "eval_every=2"]) == 0
+    assert cli(["latents", "--tagger", str(trained[0]), "--data", str(data_dir), "--out", str(tmp_path / "lat"),
+                "--variations", "target"]) == 0
+    assert (tmp_path / "lat" / "target.npz").is_file() and not (tmp_path / "lat" / "nominal.npz").exists()
+    assert cli(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(tmp_path / "t"),
+                "--quiet", "--set", "steps=4", "--set", "eval_every=2", "--set", "dim=16"]) == 0
     assert "accuracy" in capsys.readouterr().out
-    assert cli.main(["train-tagger", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t2")]) == 2
-    assert "missing" in capsys.readouterr().err
+    assert load(tmp_path / "t").config.dim == 16  # a [tagger.model] key, beside [tagger.train] ones
+    assert cli(["train-tagger", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t2")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and err.count("\n") == 1
 
 
 def test_input_transform_is_monotone_unit_normal_and_round_trips(tmp_path):
@@ -262,3 +285,33 @@ def test_input_transform_is_monotone_unit_normal_and_round_trips(tmp_path):
     torch.save(tf.state(), tmp_path / "tf.pt")
     back = InputTransform.from_state(torch.load(tmp_path / "tf.pt", weights_only=True))
     assert np.array_equal(back(raw[mask], charged), out)
+    # a non-monotone state is refused
+    state = tf.state()
+    state["scores"][0] = state["scores"][0].flip(0)
+    with pytest.raises(FeatureError, match="monotone"):
+        InputTransform.from_state(state)
+
+
+def test_trained_input_transform_is_monotone_and_round_trips_through_the_checkpoint(trained, feats, tmp_path):
+    """Issue "paper-faithful target": the quantile transform is a monotone map stored with the weights."""
+    from mindgap_lib.tagger.features import PARTICLE_FEATURES
+
+    model = load(trained[0])
+    tf = model.input_transform
+    assert tf is not None and set(tf.names) <= set(PARTICLE_FEATURES)
+    for name, k, v in zip(tf.names, tf.knots, tf.scores):
+        assert np.all(np.diff(k) > 0) and np.all(np.diff(v) >= 0), name
+        assert v[-1] > v[0], f"{name}: a constant map"
+        grid = np.zeros((400, len(PARTICLE_FEATURES)), np.float32)
+        grid[:, PARTICLE_FEATURES.index(name)] = np.linspace(k[0] - 1, k[-1] + 1, 400)
+        y = tf(grid, np.ones(400, bool))[:, PARTICLE_FEATURES.index(name)]
+        assert np.all(np.diff(y) >= 0) and np.abs(y).max() <= 5.0, name
+    save_tagger(model, tmp_path / "again" / "tagger.pt")
+    back = load(tmp_path / "again")
+    for a, b in zip(tf.knots + tf.scores, back.input_transform.knots + back.input_transform.scores):
+        np.testing.assert_array_equal(a, b)
+    with torch.no_grad():
+        batch = feats.batch(torch.arange(16))
+        torch.testing.assert_close(back.latents(batch)["logits"], model.latents(batch)["logits"])
+    with pytest.raises(TaggerError, match="input transform"):
+        save_tagger(Tagger(model.config), tmp_path / "bare.pt")
