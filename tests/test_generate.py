@@ -203,6 +203,28 @@ def test_calibration_sample_is_qcd_multijet_labelled_qcd(calib_trio):
     assert processes.get_process("QCD_multijet").cls == "QCD"
 
 
+def test_resmearing_nominal_jets_matches_generating_the_d0_only_variation(tmp_path):
+    """The d0 scan re-smears one nominal sample: the same events as a direct ip20 generation, the same stored
+    errors, d0 of the same width; a variation that changes more than d0 is refused."""
+    from mindgap_lib.generation.resmear import ResmearError, is_d0_only, resmear_file
+
+    source = generate.generate_shard("QCD_multijet", "nominal", 300, 21, tmp_path / "QCD_0000.root")
+    direct = generate.generate_jets("QCD_multijet", "ip20", 300, seed=21)
+    again = io.read_jets(resmear_file(source, tmp_path / "ip20" / "QCD_0000.root", "ip20", seed=0))
+    for branch in schema.BRANCHES:
+        if branch not in ("part_d0val", "part_d0err"):
+            assert ak.all(again[branch] == ak.Array(direct[branch])), branch
+    np.testing.assert_allclose(_tracks(again, "part_d0err"), _tracks(direct, "part_d0err"), rtol=1e-5)
+    ratio = robust_width(_tracks(again, "part_d0val")) / robust_width(_tracks(direct, "part_d0val"))
+    assert 0.93 < ratio < 1.07, ratio
+    nominal = io.read_jets(source)
+    assert 1.12 < robust_width(_tracks(again, "part_d0val")) / robust_width(_tracks(nominal, "part_d0val")) < 1.28
+    assert io.read_metadata(tmp_path / "ip20" / "QCD_0000.root")["variation"]["name"] == "ip20"
+    assert is_d0_only(get_variation("ip20")) and not is_d0_only(get_variation("target"))
+    with pytest.raises(ResmearError, match="target"):
+        resmear_file(source, tmp_path / "t.root", "target", seed=0)
+
+
 # ---------------------------------------------------------------- datasets
 
 def test_bad_profiles_and_dataset_queries(tmp_path):

@@ -41,7 +41,8 @@ def data_dir(tmp_path_factory, one_thread):
     from mindgap_lib.generation.dataset import generate_dataset
 
     out = tmp_path_factory.mktemp("data")
-    generate_dataset(load_profile("tiny").generate, out, workers=1, progress=False)
+    # the tiny profile's training jets; fewer calibration jets (only the latents tests read them)
+    generate_dataset(load_profile("tiny").generate.replace(calib_jets=100), out, workers=1, progress=False)
     return out
 
 
