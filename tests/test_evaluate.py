@@ -385,7 +385,7 @@ def test_real_transport_stage_on_the_fit_rows_then_evaluate(toy_run, tmp_path):
     """The stage interface: a map fitted by fit_latents on the fit rows, loaded by evaluate from its folder;
     nothing evaluate scores was among the map's fitting rows."""
     from mindgap_lib.transport.config import transport_config
-    from mindgap_lib.transport.fit import fit_latents
+    from mindgap_lib.transport import fit_latents
 
     root, _ = toy_run
     lat = root / "latents"

@@ -12,7 +12,10 @@ from mindgap_lib.splits import SplitConfig, calibration_rows
 from mindgap_lib.transport import (ICNN, DivergenceWarning, ICNNConfig, TransportConfig, TransportError, TransportMap,
                                    dual, fit_latents, gaussian_map_from_samples, gaussian_pair, l2_uvp,
                                    ridge_pair, sinkhorn_divergence, transport_config, w2_exact, w2_gaussian)
-from mindgap_lib.transport.fit import fit  # `from mindgap_lib.transport import fit` gives the module: see below
+try:  # `from mindgap_lib.transport import fit` gives the module .fit, not the function: see test_the_public_fit...
+    from mindgap_lib.transport.fit import fit
+except ImportError:  # the submodule renamed (the fix)
+    from mindgap_lib.transport import fit
 
 torch.set_num_threads(1)
 TINY = transport_config("tiny")  # the tiny profile's [transport] section
@@ -165,13 +168,14 @@ def test_the_solver_takes_its_section_and_checks_overrides():
                    "the module, so `from mindgap_lib.transport import fit` returns the module, not the function")
 def test_the_public_fit_is_the_function():
     import importlib
-    import subprocess
-    import sys
 
-    code = "from mindgap_lib.transport import fit; import sys; sys.exit(0 if callable(fit) else 1)"
-    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True)  # a fresh interpreter
-    transport = importlib.import_module("mindgap_lib.transport")
-    assert fresh.returncode == 0 and callable(transport.fit) and transport.fit is fit
+    try:
+        importlib.import_module("mindgap_lib.transport.fit")  # as the stages and the known-map check do
+    except ImportError:
+        pass  # renamed: nothing can shadow the function any more
+    from mindgap_lib.transport import fit as public
+
+    assert callable(public) and public is fit
 
 
 def _patch_f_loss(monkeypatch, change) -> dict:
