@@ -75,7 +75,8 @@ summary = study["correlation_dimension"]
 rows = ["| sample | " + " | ".join(f"dim at the {k[1:]} quantile" for k in summary["target"]) + " |",
         "|---|" + "---|" * len(summary["target"])]
 for name, cells in summary.items():
-    rows.append(f"| {name} | " + " | ".join(f"{c['dim']:.2f} ± {c['err']:.2f}" for c in cells.values()) + " |")
+    rows.append(f"| {name} | " + " | ".join(f"{c['dim']:.2f} ± {c['err']:.2f}" if c["dim"] is not None else "n/a"
+                                            for c in cells.values()) + " |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]

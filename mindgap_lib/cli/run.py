@@ -43,7 +43,7 @@ def register(subparsers) -> None:
                     "nothing changed takes seconds. A failing chapter stops the run (exit 1) and its partial\n"
                     "notebook is kept as OUT/notebooks/<name>.failed.ipynb. OUT/metrics.json gathers every\n"
                     "stage's numbers, the configuration hashes and the package versions.",
-        epilog="examples:\n  mindgap run --profile tiny\n  mindgap run --profile cpu --chapters 04 05 -p post_layer None\n"
+        epilog="examples:\n  mindgap run --profile tiny\n  mindgap run --profile cpu --chapters 04 05 -p post False\n"
                "  mindgap run --profile paper --device cuda --out /scratch/build/paper\n"
                "  papermill book/03_transport.ipynb out.ipynb -p profile paper -p device cuda   # one chapter",
         formatter_class=argparse.RawDescriptionHelpFormatter)

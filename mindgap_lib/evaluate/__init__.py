@@ -8,7 +8,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     ".closure": ("LLRS", "chi2_ndf", "physics_llrs", "probabilities", "w1"),
     ".comparisons": ("COMPARISONS",),
     ".config": ("DiscriminatorConfig", "EvaluateConfig", "EvaluateError", "ScanConfig"),
-    ".discriminator": ("DiscriminatorResult", "train_discriminator"),
+    ".discriminator": ("CrossFit", "combine_folds", "cross_fit", "fit_fold"),
     ".inputs": ("load_latents",),
     ".pca": ("corner_data", "fit_pca"),
     ".post_activation": ("GELU_MIN", "post_activation_study"),

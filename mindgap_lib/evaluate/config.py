@@ -29,6 +29,8 @@ class DiscriminatorConfig(Section):
     patience: int = 100        # early stopping: epochs without a better validation loss
     val_fraction: float = 0.2  # of the training folds, for early stopping
     folds: int = 3             # cross-fitting: each jet is scored by the one fit that did not train on it
+    whiten: bool = True        # whiten the inputs (every direction kept); False: scale each coordinate alone
+    whiten_floor: float = 1e-6  # eigenvalue floor of the whitening, as a fraction of the largest
     auc_error: str = "delong"  # or "bootstrap"
     bootstrap: int = 200       # resamples when auc_error = "bootstrap"
     threads: int = speed_only(1)  # torch CPU threads per fit (0: leave torch's setting); small MLPs run
@@ -42,6 +44,8 @@ class DiscriminatorConfig(Section):
             raise EvaluateError(f"[evaluate.discriminator] folds must be >= 2, got {self.folds}")
         if not 0 < self.val_fraction < 1:
             raise EvaluateError(f"[evaluate.discriminator] val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.whiten_floor < 1:
+            raise EvaluateError(f"[evaluate.discriminator] whiten_floor must be in [0, 1), got {self.whiten_floor}")
         if self.auc_error not in ("delong", "bootstrap"):
             raise EvaluateError(f"[evaluate.discriminator] auc_error must be 'delong' or 'bootstrap', got {self.auc_error!r}")
 
@@ -88,3 +92,9 @@ class ScanConfig(Section):
                                     f"(ip_smear {var.ip_smear_min}-{var.ip_smear_max})")
         if self.workers < 1:
             raise EvaluateError(f"[scan] workers must be >= 1, got {self.workers}")
+        from ..transport.config import TransportConfig
+
+        try:  # a typo in the overrides fails here, not when chapter 05 runs
+            TransportConfig().replace(**self.transport)
+        except ValueError as err:
+            raise EvaluateError(f"[scan] transport: {err}") from None

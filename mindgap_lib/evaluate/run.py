@@ -67,6 +67,10 @@ def evaluate(tagger: Any, source: str | os.PathLike, target: str | os.PathLike, 
         the metrics dict (also in ``metrics.json``).
     """
     t0, out_dir = time.perf_counter(), Path(out_dir)
+    try:  # fail before the work, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EvaluateError(f"{out_dir}: cannot create the output folder ({err})") from None
     model = load_tagger(tagger, device)
     layers: Layers = model.head.names
     src_all, tgt_all = load_pair(source, target, layers)

@@ -3,10 +3,10 @@
 from ..util.lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
-    ".checkpoint": ("TaggerError", "load", "save_tagger"),
-    ".config": ("TaggerConfig", "TaggerSection", "TrainConfig"),
+    ".checkpoint": ("load", "save_tagger"),
+    ".config": ("Layers", "TaggerConfig", "TaggerError", "TaggerSection", "TrainConfig", "layers_of"),
     ".features": ("FeatureError", "Features", "InputTransform", "fit_input_transform", "load_features"),
-    ".latents": ("LATENT_KEYS", "Layers", "extract_latents", "latent_file", "layers_of"),
+    ".latents": ("LATENT_KEYS", "extract_latents", "latent_file", "latents_of_files"),
     ".metrics": ("tagging_metrics",),
     ".model": ("Tagger", "Head"),
     ".train": ("predict", "train_tagger"),

@@ -64,6 +64,7 @@ def atomic_write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     import numpy as np
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
     try:
         with open(tmp, "wb") as fh:
