@@ -47,9 +47,10 @@ def _check(name: str, x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndar
     return x, c
 
 
-def make_frame(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: np.ndarray, subspace_tol: float) -> Frame:
+def make_frame(x: np.ndarray, y: np.ndarray, subspace_tol: float, cx: np.ndarray | None = None,
+               cy: np.ndarray | None = None) -> Frame:
     """Target-centred isotropic frame on the pooled principal span (variance > tol · the largest); pooled
-    condition standardisation, constant condition columns dropped."""
+    condition standardisation, constant condition columns dropped (no conditions: an empty one)."""
     shift = y.mean(0)
     basis = None
     if subspace_tol > 0:
@@ -59,6 +60,8 @@ def make_frame(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: np.ndarray, sub
         basis = None if keep.all() else np.ascontiguousarray(vec[:, keep][:, ::-1], dtype=np.float32)
     proj = (y - shift) if basis is None else (y - shift) @ basis
     scale = np.full(proj.shape[1], max(float(np.sqrt((proj.std(0) ** 2).mean())), 1e-12), np.float32)
+    if cx is None or cy is None:
+        cx, cy = np.zeros((len(x), 0)), np.zeros((len(y), 0))
     c = np.concatenate([cx, cy]).astype(np.float64)
     mean, std = c.mean(0), c.std(0)
     keep = std > 1e-6 * (np.abs(mean) + 1e-12)  # float32 round-off of a constant column is not a condition
@@ -270,7 +273,7 @@ def fit_conditional(source: np.ndarray, source_c: np.ndarray, target: np.ndarray
     w = None if target_weights is None else np.asarray(target_weights, np.float64)
     if w is not None and (w.shape != (len(y),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0):
         raise TransportError(f"target_weights: need {len(y)} finite non-negative weights, got shape {w.shape}")
-    frame = make_frame(x, cx, y, cy, cfg.subspace_tol)
+    frame = make_frame(x, y, cfg.subspace_tol, cx, cy)
     pcfg = PICNNConfig(dim=frame.x(x[:1]).shape[1], context=int(frame.c_keep.sum()), layers=cfg.layers, width=cfg.width,
                        context_layers=context_layers, context_width=context_width, neural_init=cfg.neural_init)
     with torch_threads(cfg.threads or None):
