@@ -112,11 +112,13 @@ def test_weighted_auc():
 def test_discrete_ot_matches_a_permutation():
     """Equal subsamples: the plan is a permutation, so the subsample is mapped onto the target points."""
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(200, 3)), rng.normal(size=(200, 3)) + 2.0
+    x, y = rng.normal(size=(200, 3)), rng.normal(size=(400, 3)) + 2.0
     transport, w2 = discrete_ot_map(x, y, 200, 1, 0.0, seed=0)
     moved = transport(x)
-    assert np.allclose(np.sort(moved, axis=0), np.sort(y, axis=0), atol=1e-4)
-    assert w2 == pytest.approx(np.sqrt(((moved - x) ** 2).sum(1).mean()), rel=1e-4)
+    assert np.isclose(moved[:, None, :], y[None], atol=1e-4).all(-1).any(1).all()   # each onto a target point
+    assert len(np.unique(moved.round(4), axis=0)) == 200                              # ... a different one each
+    assert w2["w2_plan"] == pytest.approx(np.sqrt(((moved - x) ** 2).sum(1).mean()), rel=1e-4)
+    assert 0 < w2["w2_floor"] < w2["w2_plan"] and w2["w2_excess"] == pytest.approx(np.sqrt(12), rel=0.15)
 
 
 def test_config_and_unknown_method():

@@ -25,7 +25,7 @@ from ..util.seeds import derive_seed
 from .closure import LLRS, common_edges, physics_llrs, weighted_hist
 from .config import EvaluateError
 
-__all__ = ["bootstrap_rows", "bootstrap_maps", "map_spread", "llr_bands", "efficiency", "cuts_at_efficiencies",
+__all__ = ["bootstrap_rows", "bootstrap_samples", "bootstrap_maps", "map_spread", "llr_bands", "efficiency", "cuts_at_efficiencies",
            "scale_factors"]
 
 
@@ -38,6 +38,16 @@ def _refit(fit_fn: Callable[..., Any], source: np.ndarray, target: np.ndarray, s
     return fit_fn(source, target, seed)
 
 
+def bootstrap_samples(source: np.ndarray, target: np.ndarray, n_boot: int,
+                      seed: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """`n_boot` (resampled source, resampled target, fit seed) triples: the inputs of the bootstrap refits."""
+    if n_boot < 2:
+        raise EvaluateError(f"bootstrap: n_boot must be >= 2 for a spread, got {n_boot}")
+    rs = bootstrap_rows(len(source), n_boot, derive_seed(seed, "source"))
+    rt = bootstrap_rows(len(target), n_boot, derive_seed(seed, "target"))
+    return [(source[i], target[j], derive_seed(seed, "refit", k)) for k, (i, j) in enumerate(zip(rs, rt))]
+
+
 def bootstrap_maps(fit_fn: Callable[[np.ndarray, np.ndarray, int], Any], source: np.ndarray, target: np.ndarray,
                    n_boot: int = 5, seed: int = 0, workers: int = 1) -> list[Any]:
     """Refit `n_boot` maps, each on both samples resampled with replacement.
@@ -47,10 +57,7 @@ def bootstrap_maps(fit_fn: Callable[[np.ndarray, np.ndarray, int], Any], source:
             ``functools.partial`` of one, so that it pickles for `workers` > 1).
         source, target: the fit rows (n, d) and (m, d).
     """
-    if n_boot < 2:
-        raise EvaluateError(f"bootstrap: n_boot must be >= 2 for a spread, got {n_boot}")
-    rs, rt = bootstrap_rows(len(source), n_boot, derive_seed(seed, "source")), bootstrap_rows(len(target), n_boot, derive_seed(seed, "target"))
-    calls = [((fit_fn, source[i], target[j], derive_seed(seed, "refit", k)), {}) for k, (i, j) in enumerate(zip(rs, rt))]
+    calls = [((fit_fn, *triple), {}) for triple in bootstrap_samples(source, target, n_boot, seed)]
     return side_by_side(_refit, calls, workers)
 
 

@@ -3,9 +3,12 @@
 For each condition c the Kantorovich dual of ½W2²(P_c, Q_c) is that of the unconditional solver
 (:mod:`.dual`); averaging over c gives J(f) = E_Q f(y, c) + E_P f*(x, c), f* the conjugate in the
 first argument at the source jet's own c. That average is only a dual if both samples share one
-distribution of c: adding k(c) to f changes J by E_Q k − E_P k, unbounded below otherwise. When the
-condition's spectra differ (a target with another pT spectrum), the target is reweighted to the
-source's (:func:`condition_weights`) and its batches are drawn with those weights.
+distribution of c: adding k(c) to f changes J by E_Q k − E_P k, unbounded below otherwise. Two
+finite samples never share it exactly, and a PICNN can represent such a k(c), so by default the
+target is reweighted to the source's distribution of c (:func:`condition_weights`) and its batches
+are drawn with those weights. (Measured on the tagger's z128, nominal vs target, 1500 steps: without
+the weights the held-out dual ran from 80.6 to −410 and the calibrated latent sat at AUC 0.90 against
+the target; with them it stayed near 80 and reached AUC 0.54, as the unconditional map.)
 
 The solver mirrors :class:`~.train.Solver`: conditional Gaussian start (means linear in c, one
 Bures matrix for the residuals), amortised conjugate ∇g refined by preconditioned steps, held-out
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 import warnings
 
@@ -48,9 +52,11 @@ def _check(name: str, x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def make_frame(x: np.ndarray, y: np.ndarray, subspace_tol: float, cx: np.ndarray | None = None,
-               cy: np.ndarray | None = None) -> Frame:
-    """Target-centred isotropic frame on the pooled principal span (variance > tol · the largest); pooled
-    condition standardisation, constant condition columns dropped (no conditions: an empty one)."""
+               cy: np.ndarray | None = None, whiten: bool = False) -> Frame:
+    """Target-centred frame on the pooled principal span (variance > tol · the largest), isotropic (one
+    scale: Euclidean geometry kept, as OT needs) or `whiten`ed (unit variance per principal direction of
+    the pooled samples, for density models); pooled condition standardisation, constant condition columns
+    dropped (no conditions: an empty one)."""
     shift = y.mean(0)
     basis = None
     if subspace_tol > 0:
@@ -58,8 +64,15 @@ def make_frame(x: np.ndarray, y: np.ndarray, subspace_tol: float, cx: np.ndarray
         var, vec = np.linalg.eigh(pooled.T @ pooled / len(pooled))
         keep = var > subspace_tol * var.max()
         basis = None if keep.all() else np.ascontiguousarray(vec[:, keep][:, ::-1], dtype=np.float32)
+    if whiten and basis is None:  # whitening needs the principal directions even when all are kept
+        pooled = np.concatenate([x, y]).astype(np.float64) - shift
+        basis = np.ascontiguousarray(np.linalg.eigh(pooled.T @ pooled / len(pooled))[1][:, ::-1], dtype=np.float32)
     proj = (y - shift) if basis is None else (y - shift) @ basis
-    scale = np.full(proj.shape[1], max(float(np.sqrt((proj.std(0) ** 2).mean())), 1e-12), np.float32)
+    if whiten:
+        both = np.concatenate([x - shift, y - shift]) @ basis
+        scale = np.maximum(both.std(0), 1e-12).astype(np.float32)
+    else:
+        scale = np.full(proj.shape[1], max(float(np.sqrt((proj.std(0) ** 2).mean())), 1e-12), np.float32)
     if cx is None or cy is None:
         cx, cy = np.zeros((len(x), 0)), np.zeros((len(y), 0))
     c = np.concatenate([cx, cy]).astype(np.float64)
@@ -179,8 +192,10 @@ class ConditionalSolver:
             lg = (((ty - y_hat) ** 2).sum(-1).mean() if cfg.g_loss == "regression"
                   else -((x * ty).sum(-1) - self.f(ty, cx)).mean())
             self._update(1, lg, i)
-        for s in self.scheds:
-            s.step()
+        with warnings.catch_warnings():  # the schedule follows the batch count, also while one net waits
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+            for s in self.scheds:
+                s.step()
 
     @torch.no_grad()
     def validate(self, i: int, t0: float) -> float:
@@ -251,7 +266,7 @@ def _tensors(frame: Frame, x, cx, y, cy, w, cfg: TransportConfig, seed: int, dev
 
 def fit_conditional(source: np.ndarray, source_c: np.ndarray, target: np.ndarray, target_c: np.ndarray,
                     cfg: TransportConfig, *, context_width: int = 32, context_layers: int = 2,
-                    target_weights: np.ndarray | None = None, seed: int = 0, device: str = "cpu",
+                    target_weights: np.ndarray | str | None = "balance", seed: int = 0, device: str = "cpu",
                     progress: bool = False) -> ConditionalMap:
     """Learn T(x | c) source → target with PICNN potentials (the rest of the solver: `cfg`).
 
@@ -259,7 +274,9 @@ def fit_conditional(source: np.ndarray, source_c: np.ndarray, target: np.ndarray
         source, target: latents (n, d) and (m, d); source_c, target_c: their conditions (n, k), (m, k).
         cfg: a ``[transport]`` section (architecture width/layers, steps, lr, conjugate steps, ...).
         context_width, context_layers: the PICNN's condition path.
-        target_weights: per target row (e.g. :func:`condition_weights`): target batches are drawn with them.
+        target_weights: per target row, target batches are drawn with them; ``"balance"`` (default):
+            :func:`condition_weights`, the source's distribution of c; None: uniform (only safe when the
+            conditions are exactly alike, e.g. constant).
     Returns:
         A :class:`ConditionalMap` at the best held-out checkpoint.
     """
@@ -270,6 +287,10 @@ def fit_conditional(source: np.ndarray, source_c: np.ndarray, target: np.ndarray
     n_min = int(np.ceil(cfg.batch_size / (1 - cfg.val_fraction)))
     if min(len(x), len(y)) < n_min:
         raise TransportError(f"conditional fit: {min(len(x), len(y))} rows, fewer than batch_size/(1-val_fraction)={n_min}")
+    if isinstance(target_weights, str):
+        if target_weights != "balance":
+            raise TransportError(f"target_weights: an array, None or 'balance', got {target_weights!r}")
+        target_weights = condition_weights(cx, cy) if cx.shape[1] else None
     w = None if target_weights is None else np.asarray(target_weights, np.float64)
     if w is not None and (w.shape != (len(y),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0):
         raise TransportError(f"target_weights: need {len(y)} finite non-negative weights, got shape {w.shape}")

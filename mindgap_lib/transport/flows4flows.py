@@ -10,8 +10,9 @@ Variant implemented (the paper's basic protocol): separately trained base densit
 training, the morph initialised at the identity (its last conditioner layers zeroed), no explicit
 movement penalty; with ``context`` columns all three flows are conditional on c (the conditional
 flows for flows). Flows are zuko's affine coupling flows (MAF with two passes, random permutations),
-cheap in both directions. The morph acts in the frame of the ICNN map (pooled principal span,
-isotropic standardisation); the rest of the latent is carried over unchanged.
+cheap in both directions. The morph acts on the pooled principal span of the latent, whitened (unit
+variance per principal direction: a latent's spectrum spans orders of magnitude, which a flow with a
+unit-Gaussian base learns slowly); the rest of the latent is carried over unchanged.
 
 References:
     Flows for flows: training normalizing flows between arbitrary distributions with maximum likelihood
@@ -142,7 +143,7 @@ def fit_flows4flows(source: np.ndarray, target: np.ndarray, cfg: FlowConfig, *, 
         raise TransportError(f"flows4flows: need (n, d) samples of equal width, got {x.shape} and {y.shape}")
     if (source_c is None) != (target_c is None):
         raise TransportError("flows4flows: give conditions for both samples or for neither")
-    frame = make_frame(x, y, cfg.subspace_tol, source_c, target_c)
+    frame = make_frame(x, y, cfg.subspace_tol, source_c, target_c, whiten=True)
     dev = resolve_device(device)
     as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)  # noqa: E731
     u, v = as_t(frame.x(x)), as_t(frame.x(y))

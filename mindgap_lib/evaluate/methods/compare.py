@@ -25,13 +25,14 @@ from ..auc import AUC
 from ..closure import LLRS
 from ..comparisons import Task, run_discriminators
 from ..config import DiscriminatorConfig, EvaluateError
+from ..discriminator import CrossFit
 from ..vertical import closure_table
 from ..weights import ess_fraction
 from .base import Arrays, Calibration, Method, MethodContext
 from .maps import bures, emd, flows4flows, icnn, identity, output_icnn
 from .reweight import classifier_weights, gb_available, gb_weights
 
-__all__ = ["METHODS", "available_methods", "run_methods", "weighted_auc", "judge", "compare_methods"]
+__all__ = ["METHODS", "available_methods", "run_methods", "weighted_auc", "auc_tasks", "judge", "compare_methods"]
 
 METHODS: dict[str, Method] = {"identity": identity, "icnn": icnn, "bures": bures, "output_icnn": output_icnn,
                               "flows4flows": flows4flows, "classifier_weights": classifier_weights,
@@ -99,16 +100,24 @@ def _auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays, layers: Seq
     return tasks
 
 
+def auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays, layers: Sequence[str]) -> dict[tuple[str, str], Task]:
+    """The discriminators :func:`judge` needs: (method, layer) for every map and available layer."""
+    return _auc_tasks(cals, target_eval, layers)
+
+
 def judge(cals: Mapping[str, Calibration], target_eval: Arrays, null_eval: Arrays, layer_names: Sequence[str],
           logits: str, disc: DiscriminatorConfig, *, bins: int = 30, repeats: int = 20, seed: int = 0,
-          device: str = "cpu", workers: int = 1, progress: bool = False) -> tuple[dict, dict]:
+          device: str = "cpu", workers: int = 1, progress: bool = False,
+          fits: Mapping[tuple[str, str], CrossFit] | None = None) -> tuple[dict, dict]:
     """The methods table ``{method: {auc: {layer: {value, err}}, w1_excess: {llr: value}, ess, time_s}}``
     and the details (W1 floors and excess errors, transport costs, the discriminators' fold spreads).
 
-    `cals` must hold ``identity`` (its discriminators judge the reweightings)."""
+    `cals` must hold ``identity`` (its discriminators judge the reweightings). `fits`: the cross-fits of
+    :func:`auc_tasks`, when they were run elsewhere (side by side with other work)."""
     if "identity" not in cals:
         raise EvaluateError("judge: the identity calibration is needed (it judges the reweighting methods)")
-    fits = run_discriminators(_auc_tasks(cals, target_eval, layer_names), disc, seed, device, progress, workers)
+    if fits is None:
+        fits = run_discriminators(_auc_tasks(cals, target_eval, layer_names), disc, seed, device, progress, workers)
     samples = {name: (cal.arrays[logits], cal.weights) for name, cal in cals.items()}
     llr, _, _ = closure_table(samples, target_eval[logits], null_eval[logits], bins, repeats, seed)
     table: dict[str, dict[str, Any]] = {}

@@ -18,6 +18,8 @@ References:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ...transport.conditional import make_frame
@@ -68,7 +70,7 @@ def output_icnn(source_fit: Arrays, target_fit: Arrays, source_eval: Arrays, ctx
     """An ICNN map fitted on the logits; the calibrated output is the moved logits, nothing else."""
     lg = ctx.layers.logits
     n = min(len(source_fit[lg]), len(target_fit[lg]))
-    cfg = _fit_cfg(ctx, n).replace(steps=ctx.methods.output_steps)
+    cfg = _fit_cfg(ctx, n).replace(steps=ctx.methods.output_steps, init=ctx.methods.output_init)
     tmap = fit(source_fit[lg], target_fit[lg], cfg, seed=ctx.seed, device=ctx.device, progress=False)
     moved = tmap.transport(source_eval[lg]).astype(np.float32)
     cost = float(np.sqrt(((moved.astype(np.float64) - source_eval[lg]) ** 2).sum(1).mean()))
@@ -83,22 +85,37 @@ def flows4flows(source_fit: Arrays, target_fit: Arrays, source_eval: Arrays, ctx
     return latent_result(source_eval[z], morph.transport(source_eval[z]), ctx)
 
 
-def discrete_ot_map(source: np.ndarray, target: np.ndarray, points: int, neighbours: int, subspace_tol: float,
-                    seed: int = 0):
-    """Exact OT between ≤ `points` jets of each sample; returns (map function, W2 of the subsample plan)."""
+def _emd(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, float]:
+    """The optimal plan between two uniform point clouds and its W2 (squared Euclidean cost)."""
     import ot
+
+    cost = ot.dist(u, v)
+    plan = ot.emd(ot.unif(len(u)), ot.unif(len(v)), cost, numItermax=10_000_000)
+    return plan, float(np.sqrt(max((plan * cost).sum(), 0.0)))
+
+
+def discrete_ot_map(source: np.ndarray, target: np.ndarray, points: int, neighbours: int, subspace_tol: float,
+                    seed: int = 0) -> tuple[Any, dict[str, float]]:
+    """Exact OT between ≤ `points` jets of each sample: (map function, its W2 numbers).
+
+    The W2 of a plan between finite samples is biased upwards (in many dimensions, strongly): the
+    numbers hold ``w2_plan`` (source → target), ``w2_floor`` (between two target subsamples of the same
+    size, disjoint where the target is large enough) and ``w2_excess`` = √max(plan² − floor², 0).
+    """
     from sklearn.neighbors import NearestNeighbors
 
     rng = np.random.default_rng(seed)
-    xs = source[rng.choice(len(source), min(points, len(source)), replace=False)]
-    ys = target[rng.choice(len(target), min(points, len(target)), replace=False)]
+    n = min(points, len(source), len(target) // 2 if len(target) >= 2 * min(points, len(source)) else len(target))
+    xs = source[rng.choice(len(source), n, replace=False)]
+    pick = rng.permutation(len(target))
+    ys, ys2 = target[pick[:n]], target[pick[n:2 * n] if len(target) >= 2 * n else rng.choice(len(target), n, replace=False)]
     frame = make_frame(xs, ys, subspace_tol)
     u, v = frame.x(xs).astype(np.float64), frame.x(ys).astype(np.float64)
-    cost = ot.dist(u, v)                                              # squared Euclidean in the frame
-    plan = ot.emd(ot.unif(len(u)), ot.unif(len(v)), cost, numItermax=10_000_000)
-    bary = (plan @ v) / plan.sum(1, keepdims=True)                    # barycentric projection of the plan
-    disp = bary - u
-    w2 = float(np.sqrt(max((plan * cost).sum(), 0.0))) * float(frame.scale[0])
+    plan, w2 = _emd(u, v)
+    _, floor = _emd(frame.x(ys2).astype(np.float64), v)
+    disp = (plan @ v) / plan.sum(1, keepdims=True) - u                # barycentric projection of the plan, minus x
+    unit = float(frame.scale[0])                                      # isotropic: back to latent units
+    numbers = {"w2_plan": w2 * unit, "w2_floor": floor * unit, "w2_excess": float(np.sqrt(max(w2**2 - floor**2, 0))) * unit}
     nn = NearestNeighbors(n_neighbors=min(neighbours, len(u))).fit(u)
 
     def transport(x: np.ndarray) -> np.ndarray:
@@ -106,13 +123,13 @@ def discrete_ot_map(source: np.ndarray, target: np.ndarray, points: int, neighbo
         idx = nn.kneighbors(ux, return_distance=False)
         return frame.back((ux + disp[idx].mean(1)).astype(np.float32), np.asarray(x, np.float32))
 
-    return transport, w2
+    return transport, numbers
 
 
 @timed
 def emd(source_fit: Arrays, target_fit: Arrays, source_eval: Arrays, ctx: MethodContext) -> Calibration:
     """Exact discrete OT on subsamples of the fit rows, extended to the eval rows by nearest neighbours."""
     z, m = ctx.layers.z, ctx.methods
-    transport, w2 = discrete_ot_map(source_fit[z], target_fit[z], m.emd_points, m.emd_neighbours,
-                                    ctx.transport.subspace_tol, ctx.seed)
-    return latent_result(source_eval[z], transport(source_eval[z]), ctx, w2_plan=w2)
+    transport, numbers = discrete_ot_map(source_fit[z], target_fit[z], m.emd_points, m.emd_neighbours,
+                                         ctx.transport.subspace_tol, ctx.seed)
+    return latent_result(source_eval[z], transport(source_eval[z]), ctx, **numbers)
