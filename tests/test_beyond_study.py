@@ -69,3 +69,19 @@ def test_saved_maps_and_live_control(study):
     assert art.metrics()["methods"] == out["methods"]["table"]
     h = live_llr(model, latents["nominal"], latents["ip_only"], SplitConfig(), "ip_only", bins=10)
     assert h["map"].startswith("linear") and len(h["edges"]) == 11 and np.isclose((h["calibrated"] * np.diff(h["edges"])).sum(), 1)
+
+
+def test_tilt_and_conditions():
+    from mindgap_lib.evaluate.binned import bin_edges, bin_index, conditions_of, tilt_rows
+    from mindgap_lib.evaluate.config import EvaluateError
+
+    pt = np.linspace(500, 1000, 4001)
+    kept = tilt_rows(pt, np.arange(4001), 2.0, seed=0)
+    assert pt[kept].mean() > pt.mean() + 20 and len(np.unique(kept)) == len(kept)   # harder, no duplicates
+    assert len(tilt_rows(pt, np.arange(4001), 0.0, seed=0)) == 4001
+    edges = bin_edges(pt, 4)
+    assert np.isinf(edges[[0, -1]]).all() and np.bincount(bin_index(pt, edges)).min() >= 999
+    c = conditions_of({"jet_pt": pt, "jet_eta": pt * 0}, ("jet_pt", "jet_eta"), ("jet_pt",))
+    assert c.shape == (4001, 2) and np.isclose(c[0, 0], np.log(500))
+    with pytest.raises(EvaluateError, match="jet_phi"):
+        conditions_of({"jet_pt": pt}, ("jet_phi",))

@@ -64,8 +64,9 @@ def prepare(latents: Mapping[str, Mapping[str, np.ndarray]], layers: Layers, cfg
     pt = tgt["jet_pt"]
     tilt = {name: tilt_rows(pt, rows, cfg.tilt, seed, name)
             for name, rows in (("fit", s.target_fit_rows), ("eval", s.target.rows), ("null", s.null.rows))}
-    return StudyData(layers, take(src, s.source_fit_rows), s.source.arrays, take(tgt, s.target_fit_rows), s.target.arrays,
-                     s.null.arrays, variations, take(tgt, tilt["fit"]), take(tgt, tilt["eval"]), take(tgt, tilt["null"]))
+    return StudyData(layers, take(src, s.source_fit_rows), s.source.arrays, take(tgt, s.target_fit_rows),
+                     s.target.arrays, s.null.arrays, variations, take(tgt, tilt["fit"]), take(tgt, tilt["eval"]),
+                     take(tgt, tilt["null"]))
 
 
 def _capped(cfg: TransportConfig, steps: int, *samples: np.ndarray) -> TransportConfig:
@@ -118,8 +119,8 @@ def _fit_jobs(d: StudyData, cfg: BeyondConfig, transport: TransportConfig, seed:
             "x": xs, "cx": cond(d.source_fit), "y": yt, "cy": cond(d.tilted_fit), **common,
             "cfg": _capped(transport, cfg.tilted_steps, xs, yt), "seed": derive_seed(seed, "tilted")})}
     for v, arrays in d.variations.items():
-        jobs[f"variation:{v}"] = ("icnn", {"x": xs, "y": arrays[z], "cfg": _capped(transport, cfg.variation_steps, xs, arrays[z]),
-                                           "seed": derive_seed(seed, "variation", v), "device": device})
+        jobs[f"variation:{v}"] = ("icnn", {"x": xs, "y": arrays[z], "seed": derive_seed(seed, "variation", v),
+                                           "cfg": _capped(transport, cfg.variation_steps, xs, arrays[z]), "device": device})
     boot_cfg = _capped(transport, cfg.bootstrap_steps, xs, ys)
     for k, (x, y, s) in enumerate(bootstrap_samples(xs, ys, cfg.bootstrap, derive_seed(seed, "bootstrap"))):
         jobs[f"bootstrap:{k}"] = ("icnn", {"x": x, "y": y, "cfg": boot_cfg, "seed": s, "device": device})

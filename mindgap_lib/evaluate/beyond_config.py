@@ -55,7 +55,8 @@ class MethodsConfig(Section):
         if unknown or not self.names:
             raise EvaluateError(f"[beyond.methods] names: unknown {unknown} (known: {', '.join(METHOD_NAMES)})")
         if self.output_init not in ("identity", "gaussian"):
-            raise EvaluateError(f"[beyond.methods] output_init must be 'identity' or 'gaussian', got {self.output_init!r}")
+            raise EvaluateError(f"[beyond.methods] output_init must be 'identity' or 'gaussian', "
+                                f"got {self.output_init!r}")
         if self.gb_layer not in ("logits", "z"):
             raise EvaluateError(f"[beyond.methods] gb_layer must be 'logits' or 'z', got {self.gb_layer!r}")
         for name in ("output_steps", "gb_estimators", "gb_depth", "gb_min_leaf", "emd_points", "emd_neighbours"):
@@ -100,7 +101,8 @@ class BeyondConfig(Section):
         if not self.efficiencies or not all(0 < e < 1 for e in self.efficiencies):
             raise EvaluateError(f"[beyond] efficiencies must lie in (0, 1), got {self.efficiencies}")
         if set(self.log_conditions) - set(self.conditions) or not self.conditions:
-            raise EvaluateError(f"[beyond] log_conditions {self.log_conditions} must be among conditions {self.conditions}")
+            raise EvaluateError(f"[beyond] log_conditions {self.log_conditions} must be among conditions "
+                                f"{self.conditions}")
         if set(self.auc_layers) - set(LAYER_ROLES) or not self.auc_layers:
             raise EvaluateError(f"[beyond] auc_layers must be among {LAYER_ROLES}, got {self.auc_layers}")
         if self.tilt < 0 or self.max_events < 0:
@@ -125,20 +127,21 @@ def _methods(output_steps: int, gb: int, emd: int, flows: dict[str, Any]) -> dic
             "emd_points": emd, "emd_neighbours": 1, "flows": flows}
 
 
-def _beyond(steps: tuple[int, int, int, int], boot: int, pt_bins: int, disc: dict, methods: dict, **kw: Any) -> dict[str, Any]:
+def _beyond(steps: tuple[int, int, int, int], boot: int, pt_bins: int, disc: dict, methods: dict,
+            **kw: Any) -> dict[str, Any]:
     cond, tilted, variation, bootstrap = steps
     return {"conditions": ["jet_pt", "jet_eta"], "log_conditions": ["jet_pt"], "context_width": 32, "context_layers": 2,
             "conditional_steps": cond, "pt_bins": pt_bins, "tilt": 2.0, "tilted_steps": tilted,
             "variations": ["ip_only", "scale_only"], "variation_steps": variation, "bootstrap": boot,
             "bootstrap_steps": bootstrap, "efficiencies": [0.5, 0.3, 0.1], "llr_bins": kw.get("llr_bins", 30),
             "max_events": 0, "null_repeats": kw.get("null_repeats", 20), "auc_layers": ["z", "logits"],
-            "discriminator": disc, "methods": methods, "workers": 2}
+            "discriminator": disc, "methods": methods, "workers": kw.get("workers", 2)}
 
 
 # proposed [beyond] tables (see the module doc); cpu timings are in the chapter and the report
 RECOMMENDED: dict[str, dict[str, Any]] = {
     "tiny": _beyond((100, 60, 60, 40), 5, 2, _disc(2, 32, 8, 128, 8, 2),
-                    _methods(100, 10, 150, _flows(2, 16, 60, 64)), llr_bins=15, null_repeats=5),
+                    _methods(100, 10, 150, _flows(2, 16, 60, 64)), llr_bins=15, null_repeats=5, workers=1),
     "cpu": _beyond((1000, 600, 600, 300), 5, 3, _disc(3, 64, 30, 512, 10, 3),
                    _methods(800, 50, 2000, _flows(4, 64, 600, 256))),
     "paper": _beyond((6000, 4000, 4000, 2000), 20, 5, _disc(4, 512, 200, 1024, 100, 3),

@@ -79,7 +79,8 @@ class BeyondArtifact(Artifact):
         return json.loads(path.read_text())
 
     def map_names(self) -> list[str]:
-        return sorted(p.name for p in (self.path / "maps").iterdir() if p.is_dir()) if (self.path / "maps").is_dir() else []
+        maps = self.path / "maps"
+        return sorted(p.name for p in maps.iterdir() if p.is_dir()) if maps.is_dir() else []
 
     def map(self, name: str, device: str = "cpu") -> Any:
         """A saved map by name (``conditional``, ``variation-ip_only``, ``bootstrap-0``, ...)."""

@@ -73,7 +73,8 @@ def binned_tasks(samples: Mapping[str, Mapping[str, np.ndarray]], target: Mappin
         for layer in layers:
             for b in range(int(target_bins.max()) + 1):
                 sel, tsel = bins[name] == b, target_bins == b
-                tasks[prefix, name, layer, str(b)] = Task(arrays[layer][sel], target[layer][tsel], f"{prefix}:{layer}:{b}")
+                task = Task(arrays[layer][sel], target[layer][tsel], f"{prefix}:{layer}:{b}")
+                tasks[prefix, name, layer, str(b)] = task
     return tasks
 
 
@@ -90,9 +91,10 @@ def binned_closure(samples: Mapping[str, Mapping[str, np.ndarray]], target: Mapp
         if nsel.sum() < 2:
             raise EvaluateError(f"bin {b}: too few null jets for a W1 floor")
         per = {name: (arrays[logits][bins[name] == b], None) for name, arrays in samples.items()}
-        llr, _, _ = closure_table(per, target[logits][tsel], null[logits][nsel], hist_bins, repeats, derive_seed(seed, prefix, b))
-        row: dict[str, Any] = {"bin": b, "low": float(edges[b]), "high": float(edges[b + 1]),
-                               "n_target": int(tsel.sum()), "w1_floor": {k: llr[k]["w1_null"] for k in LLRS}, "samples": {}}
+        llr, _, _ = closure_table(per, target[logits][tsel], null[logits][nsel], hist_bins, repeats,
+                                  derive_seed(seed, prefix, b))
+        row: dict[str, Any] = {"bin": b, "low": float(edges[b]), "high": float(edges[b + 1]), "n_target": int(tsel.sum()),
+                               "w1_floor": {k: llr[k]["w1_null"] for k in LLRS}, "samples": {}}
         for name in samples:
             row["samples"][name] = {
                 "n": int((bins[name] == b).sum()),

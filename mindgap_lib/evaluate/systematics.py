@@ -25,8 +25,8 @@ from ..util.seeds import derive_seed
 from .closure import LLRS, common_edges, physics_llrs, weighted_hist
 from .config import EvaluateError
 
-__all__ = ["bootstrap_rows", "bootstrap_samples", "bootstrap_maps", "map_spread", "llr_bands", "efficiency", "cuts_at_efficiencies",
-           "scale_factors"]
+__all__ = ["bootstrap_rows", "bootstrap_samples", "bootstrap_maps", "map_spread", "llr_bands", "efficiency",
+           "cuts_at_efficiencies", "scale_factors"]
 
 
 def bootstrap_rows(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
@@ -67,7 +67,8 @@ def map_spread(maps: Sequence[Any], x: np.ndarray) -> float:
     return float(np.sqrt(moved.var(0, ddof=1).sum(-1).mean()))
 
 
-def _densities(logits: np.ndarray, edges: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _densities(logits: np.ndarray, edges: Mapping[str, np.ndarray],
+               weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
     llrs = physics_llrs(logits)
     out = {}
     for name, e in edges.items():

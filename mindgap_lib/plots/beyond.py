@@ -23,10 +23,13 @@ METHOD_COLORS = ("#1f77b4", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#2ca02c
 
 def bin_labels(bins: Sequence[Mapping]) -> list[str]:
     """``< 553``, ``553–637``, ``> 637``: the pT bins (GeV) with their open outer edges."""
+    def open_(v: float | None) -> bool:  # JSON stores the open outer edges (±inf) as null
+        return v is None or not np.isfinite(v)
+
     out = []
     for b in bins:
         lo, hi = b["low"], b["high"]
-        out.append(f"< {hi:.0f}" if not np.isfinite(lo) else f"> {lo:.0f}" if not np.isfinite(hi) else f"{lo:.0f}–{hi:.0f}")
+        out.append(f"< {hi:.0f}" if open_(lo) else f"> {lo:.0f}" if open_(hi) else f"{lo:.0f}–{hi:.0f}")
     return out
 
 
@@ -71,7 +74,8 @@ def band_figure(bands: Mapping[str, Mapping[str, Any]], label: str) -> go.Figure
         edges = np.asarray(b["edges"])
         x = (edges[1:] + edges[:-1]) / 2
         lo, hi = list(b["lower"]) + [b["lower"][-1]], list(b["upper"]) + [b["upper"][-1]]
-        fig.add_trace(go.Scatter(x=list(edges), y=lo, line={"shape": "hv", "width": 0}, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=list(edges), y=lo, line={"shape": "hv", "width": 0}, showlegend=False,
+                                 hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=list(edges), y=hi, line={"shape": "hv", "width": 0}, fill="tonexty",
                                  fillcolor="rgba(214,39,40,0.25)", name=label))
         fig.add_trace(_step(edges, b["nominal"], "calibrated (nominal map)", SAMPLE_COLORS["calibrated"]))
@@ -126,14 +130,16 @@ def methods_figure(table: Mapping[str, Mapping[str, Any]], layer: str, llr: str 
     return fig
 
 
-def methods_table_markdown(table: Mapping[str, Mapping[str, Any]], details: Mapping[str, Any], layers: Sequence[str]) -> str:
+def methods_table_markdown(table: Mapping[str, Mapping[str, Any]], details: Mapping[str, Any],
+                           layers: Sequence[str]) -> str:
     """The methods table: AUC per layer, W1 excess per LLR, ESS, transport cost, time."""
     llrs = list(next(iter(table.values()))["w1_excess"])
     head = ("| method | " + " | ".join(f"AUC {layer_label(l)}" for l in layers) + " | "
             + " | ".join(f"W1 exc. {k.removeprefix('log_')}" for k in llrs) + " | ESS | cost | time [s] |")
     lines = [head, "|" + "---|" * (4 + len(layers) + len(llrs))]
     for name, row in table.items():
-        auc = [f"{row['auc'][l]['value']:.3f} ± {row['auc'][l]['err']:.3f}" if l in row["auc"] else "—" for l in layers]
+        auc = [f"{row['auc'][k]['value']:.3f} ± {row['auc'][k]['err']:.3f}" if k in row["auc"] else "—"
+               for k in layers]
         cost = details["cost"][name]
         cost_s = "—" if cost["value"] is None else f"{cost['value']:.2f} ({cost['layer']})"
         ess = "—" if row["ess"] is None else f"{row['ess']:.2f}"
@@ -155,7 +161,8 @@ def scale_factor_markdown(rows: Sequence[Mapping[str, float]], raw: Sequence[Map
     return "\n".join(lines)
 
 
-def llr_compare_figure(edges: np.ndarray, densities: Mapping[str, np.ndarray], target: np.ndarray, title: str) -> go.Figure:
+def llr_compare_figure(edges: np.ndarray, densities: Mapping[str, np.ndarray], target: np.ndarray,
+                       title: str) -> go.Figure:
     """One LLR: target points and any number of calibrated densities (the live control's redraw)."""
     fig = go.Figure([go.Scatter(x=(edges[1:] + edges[:-1]) / 2, y=target, mode="markers", name="target",
                                 marker={"color": SAMPLE_COLORS["target"], "size": 5})])

@@ -88,7 +88,8 @@ def condition_weights(c_source: np.ndarray, c_target: np.ndarray, bins: int = 8,
     A histogram ratio on a grid of the target's quantiles (``bins`` per column, joint over columns),
     each cell's counts smoothed by +1; weights are clipped at ``clip`` × their mean.
     """
-    cs, ct = np.asarray(c_source, np.float64).reshape(len(c_source), -1), np.asarray(c_target, np.float64).reshape(len(c_target), -1)
+    cs = np.asarray(c_source, np.float64).reshape(len(c_source), -1)
+    ct = np.asarray(c_target, np.float64).reshape(len(c_target), -1)
     cell_s, cell_t = np.zeros(len(cs), np.int64), np.zeros(len(ct), np.int64)
     for j in range(ct.shape[1]):
         edges = np.unique(np.quantile(ct[:, j], np.linspace(0, 1, bins + 1))[1:-1])
@@ -136,7 +137,8 @@ class ConditionalSolver:
         lam = lambda s: warmup_cosine(s, cfg.steps, cfg.warmup_steps, cfg.lr_min_factor)  # noqa: E731
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.opts]
         self.gen = torch.Generator().manual_seed(seed + 1)
-        self.history: dict[str, list] = {k: [] for k in ("step", "time", "dual", "val_loss", "amortization", "rollbacks")}
+        keys = ("step", "time", "dual", "val_loss", "amortization", "rollbacks")
+        self.history: dict[str, list] = {k: [] for k in keys}
         self.best = (math.inf, self._state(), 0)
 
     def _groups(self, net: PICNN) -> list[dict]:
@@ -286,7 +288,8 @@ def fit_conditional(source: np.ndarray, source_c: np.ndarray, target: np.ndarray
         raise TransportError(f"source and target differ in width: {x.shape}/{cx.shape} vs {y.shape}/{cy.shape}")
     n_min = int(np.ceil(cfg.batch_size / (1 - cfg.val_fraction)))
     if min(len(x), len(y)) < n_min:
-        raise TransportError(f"conditional fit: {min(len(x), len(y))} rows, fewer than batch_size/(1-val_fraction)={n_min}")
+        raise TransportError(f"conditional fit: {min(len(x), len(y))} rows, fewer than "
+                             f"batch_size/(1-val_fraction)={n_min}")
     if isinstance(target_weights, str):
         if target_weights != "balance":
             raise TransportError(f"target_weights: an array, None or 'balance', got {target_weights!r}")

@@ -160,7 +160,8 @@ def fit_flows4flows(source: np.ndarray, target: np.ndarray, cfg: FlowConfig, *, 
         gen_y = _batches(len(v), cfg, cfg.morph_steps, derive_seed(seed, "morph", "target"))
         for i, ix in enumerate(_batches(len(u), cfg, cfg.morph_steps, derive_seed(seed, "morph", "source"))):
             ix, iy = ix.to(dev), next(gen_y).to(dev)
-            loss = _morph_loss(morph, p_s, p_t, u[ix], None if cx is None else cx[ix], v[iy], None if cy is None else cy[iy])
+            cxi, cyi = (None, None) if cx is None else (cx[ix], cy[iy])
+            loss = _morph_loss(morph, p_s, p_t, u[ix], cxi, v[iy], cyi)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(morph.parameters(), 5.0)

@@ -91,7 +91,8 @@ def weighted_auc(scores_a: np.ndarray, scores_b: np.ndarray, weights_a: np.ndarr
     return AUC(_auc_value(sa, sb, wa), float(np.std(boots, ddof=1)))
 
 
-def _auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays, layers: Sequence[str]) -> dict[tuple[str, str], Task]:
+def _auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays,
+               layers: Sequence[str]) -> dict[tuple[str, str], Task]:
     tasks = {}
     for name, cal in cals.items():
         for layer in layers:
@@ -100,7 +101,8 @@ def _auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays, layers: Seq
     return tasks
 
 
-def auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays, layers: Sequence[str]) -> dict[tuple[str, str], Task]:
+def auc_tasks(cals: Mapping[str, Calibration], target_eval: Arrays,
+              layers: Sequence[str]) -> dict[tuple[str, str], Task]:
     """The discriminators :func:`judge` needs: (method, layer) for every map and available layer."""
     return _auc_tasks(cals, target_eval, layers)
 
@@ -141,7 +143,8 @@ def judge(cals: Mapping[str, Calibration], target_eval: Arrays, null_eval: Array
 
 def compare_methods(names: Sequence[str], source_fit: Arrays, target_fit: Arrays, source_eval: Arrays,
                     target_eval: Arrays, null_eval: Arrays, ctx: MethodContext, auc_layers: Sequence[str], *,
-                    bins: int = 30, repeats: int = 20, workers: int = 1, progress: bool = False) -> tuple[dict, dict, dict]:
+                    bins: int = 30, repeats: int = 20, workers: int = 1,
+                    progress: bool = False) -> tuple[dict, dict, dict]:
     """:func:`run_methods` then :func:`judge`: (table, details, calibrations)."""
     cals = run_methods(names, source_fit, target_fit, source_eval, ctx, progress)
     table, details = judge(cals, target_eval, null_eval, auc_layers, ctx.layers.logits, ctx.discriminator, bins=bins,

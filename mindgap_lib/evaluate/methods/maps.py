@@ -108,14 +108,16 @@ def discrete_ot_map(source: np.ndarray, target: np.ndarray, points: int, neighbo
     n = min(points, len(source), len(target) // 2 if len(target) >= 2 * min(points, len(source)) else len(target))
     xs = source[rng.choice(len(source), n, replace=False)]
     pick = rng.permutation(len(target))
-    ys, ys2 = target[pick[:n]], target[pick[n:2 * n] if len(target) >= 2 * n else rng.choice(len(target), n, replace=False)]
+    other = pick[n:2 * n] if len(target) >= 2 * n else rng.choice(len(target), n, replace=False)
+    ys, ys2 = target[pick[:n]], target[other]
     frame = make_frame(xs, ys, subspace_tol)
     u, v = frame.x(xs).astype(np.float64), frame.x(ys).astype(np.float64)
     plan, w2 = _emd(u, v)
     _, floor = _emd(frame.x(ys2).astype(np.float64), v)
     disp = (plan @ v) / plan.sum(1, keepdims=True) - u                # barycentric projection of the plan, minus x
     unit = float(frame.scale[0])                                      # isotropic: back to latent units
-    numbers = {"w2_plan": w2 * unit, "w2_floor": floor * unit, "w2_excess": float(np.sqrt(max(w2**2 - floor**2, 0))) * unit}
+    numbers = {"w2_plan": w2 * unit, "w2_floor": floor * unit,
+               "w2_excess": float(np.sqrt(max(w2**2 - floor**2, 0))) * unit}
     nn = NearestNeighbors(n_neighbors=min(neighbours, len(u))).fit(u)
 
     def transport(x: np.ndarray) -> np.ndarray:
