@@ -122,8 +122,13 @@ def test_discrete_ot_matches_a_permutation():
 
 
 def test_config_and_unknown_method():
-    for values in RECOMMENDED.values():
+    import tomllib
+
+    from mindgap_lib.evaluate.beyond_config import recommended_toml
+
+    for name, values in RECOMMENDED.items():
         assert BeyondConfig.from_mapping(values).methods.names == tuple(METHODS)
+        assert BeyondConfig.from_mapping(tomllib.loads(recommended_toml(name))["beyond"]) == BeyondConfig.from_mapping(values)
     with pytest.raises(EvaluateError, match="unknown"):
         available_methods(["identity", "magic"])
     with pytest.raises(EvaluateError, match="gb_layer"):

@@ -17,7 +17,8 @@ from ..transport.flows4flows import FlowConfig
 from ..util.sections import Section, speed_only
 from .config import DiscriminatorConfig, EvaluateError
 
-__all__ = ["METHOD_NAMES", "BeyondDiscriminatorConfig", "MethodsConfig", "BeyondConfig", "RECOMMENDED", "beyond_config"]
+__all__ = ["METHOD_NAMES", "BeyondDiscriminatorConfig", "MethodsConfig", "BeyondConfig", "RECOMMENDED", "beyond_config",
+           "recommended_toml"]
 
 METHOD_NAMES: tuple[str, ...] = ("identity", "icnn", "bures", "output_icnn", "flows4flows", "classifier_weights",
                                  "gb_weights", "emd")
@@ -161,3 +162,23 @@ def beyond_config(profile: Any) -> BeyondConfig:
     if prof.name not in RECOMMENDED:
         raise EvaluateError(f"profile {prof.name!r} has no [beyond] section (and no recommended values)")
     return BeyondConfig.from_mapping(RECOMMENDED[prof.name])
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def recommended_toml(profile: str) -> str:
+    """The :data:`RECOMMENDED` values of `profile` as the ``[beyond]`` tables of a profile TOML file."""
+    def table(name: str, values: dict[str, Any]) -> list[str]:
+        plain = [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
+        nested = [line for k, v in values.items() if isinstance(v, dict) for line in ["", *table(f"{name}.{k}", v)]]
+        return [f"[{name}]", *plain, *nested]
+
+    return "\n".join(table("beyond", RECOMMENDED[profile])) + "\n"

@@ -32,7 +32,7 @@ from ..util.schedules import warmup_cosine
 from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
-from .conditional_map import AtCondition, ConditionalMap, Frame
+from .conditional_map import AtCondition, ConditionalMap, Frame, make_frame
 from .dual import solve_conjugate
 from .init import bures_map
 from .picnn import PICNN, PICNNConfig
@@ -49,37 +49,6 @@ def _check(name: str, x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndar
     if not (np.isfinite(x).all() and np.isfinite(c).all()):
         raise TransportError(f"{name}: latents or conditions hold NaN or inf")
     return x, c
-
-
-def make_frame(x: np.ndarray, y: np.ndarray, subspace_tol: float, cx: np.ndarray | None = None,
-               cy: np.ndarray | None = None, whiten: bool = False) -> Frame:
-    """Target-centred frame on the pooled principal span (variance > tol · the largest), isotropic (one
-    scale: Euclidean geometry kept, as OT needs) or `whiten`ed (unit variance per principal direction of
-    the pooled samples, for density models); pooled condition standardisation, constant condition columns
-    dropped (no conditions: an empty one)."""
-    shift = y.mean(0)
-    basis = None
-    if subspace_tol > 0:
-        pooled = np.concatenate([x, y]).astype(np.float64) - shift
-        var, vec = np.linalg.eigh(pooled.T @ pooled / len(pooled))
-        keep = var > subspace_tol * var.max()
-        basis = None if keep.all() else np.ascontiguousarray(vec[:, keep][:, ::-1], dtype=np.float32)
-    if whiten and basis is None:  # whitening needs the principal directions even when all are kept
-        pooled = np.concatenate([x, y]).astype(np.float64) - shift
-        basis = np.ascontiguousarray(np.linalg.eigh(pooled.T @ pooled / len(pooled))[1][:, ::-1], dtype=np.float32)
-    proj = (y - shift) if basis is None else (y - shift) @ basis
-    if whiten:
-        both = np.concatenate([x - shift, y - shift]) @ basis
-        scale = np.maximum(both.std(0), 1e-12).astype(np.float32)
-    else:
-        scale = np.full(proj.shape[1], max(float(np.sqrt((proj.std(0) ** 2).mean())), 1e-12), np.float32)
-    if cx is None or cy is None:
-        cx, cy = np.zeros((len(x), 0)), np.zeros((len(y), 0))
-    c = np.concatenate([cx, cy]).astype(np.float64)
-    mean, std = c.mean(0), c.std(0)
-    keep = std > 1e-6 * (np.abs(mean) + 1e-12)  # float32 round-off of a constant column is not a condition
-    return Frame(shift.astype(np.float32), scale, basis, mean.astype(np.float32),
-                 np.where(keep, std, 1.0).astype(np.float32), keep)
 
 
 def condition_weights(c_source: np.ndarray, c_target: np.ndarray, bins: int = 8, clip: float = 20.0) -> np.ndarray:

@@ -23,7 +23,7 @@ from .config import TransportError
 from .dual import solve_conjugate
 from .picnn import PICNN, PICNNConfig
 
-__all__ = ["Frame", "AtCondition", "ConditionalMap"]
+__all__ = ["Frame", "make_frame", "AtCondition", "ConditionalMap"]
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
@@ -67,6 +67,37 @@ class Frame:
         get = lambda k: state[k].cpu().numpy()  # noqa: E731
         return cls(get("shift"), get("scale"), get("basis") if "basis" in state else None, get("c_mean"), get("c_std"),
                    get("c_keep").astype(bool))
+
+
+def make_frame(x: np.ndarray, y: np.ndarray, subspace_tol: float, cx: np.ndarray | None = None,
+               cy: np.ndarray | None = None, whiten: bool = False) -> Frame:
+    """Target-centred frame on the pooled principal span (variance > tol · the largest), isotropic (one
+    scale: Euclidean geometry kept, as OT needs) or `whiten`ed (unit variance per principal direction of
+    the pooled samples, for density models); pooled condition standardisation, constant condition columns
+    dropped (no conditions: an empty one)."""
+    shift = y.mean(0)
+    basis = None
+    if subspace_tol > 0:
+        pooled = np.concatenate([x, y]).astype(np.float64) - shift
+        var, vec = np.linalg.eigh(pooled.T @ pooled / len(pooled))
+        keep = var > subspace_tol * var.max()
+        basis = None if keep.all() else np.ascontiguousarray(vec[:, keep][:, ::-1], dtype=np.float32)
+    if whiten and basis is None:  # whitening needs the principal directions even when all are kept
+        pooled = np.concatenate([x, y]).astype(np.float64) - shift
+        basis = np.ascontiguousarray(np.linalg.eigh(pooled.T @ pooled / len(pooled))[1][:, ::-1], dtype=np.float32)
+    proj = (y - shift) if basis is None else (y - shift) @ basis
+    if whiten:
+        both = np.concatenate([x - shift, y - shift]) @ basis
+        scale = np.maximum(both.std(0), 1e-12).astype(np.float32)
+    else:
+        scale = np.full(proj.shape[1], max(float(np.sqrt((proj.std(0) ** 2).mean())), 1e-12), np.float32)
+    if cx is None or cy is None:
+        cx, cy = np.zeros((len(x), 0)), np.zeros((len(y), 0))
+    c = np.concatenate([cx, cy]).astype(np.float64)
+    mean, std = c.mean(0), c.std(0)
+    keep = std > 1e-6 * (np.abs(mean) + 1e-12)  # float32 round-off of a constant column is not a condition
+    return Frame(shift.astype(np.float32), scale, basis, mean.astype(np.float32),
+                 np.where(keep, std, 1.0).astype(np.float32), keep)
 
 
 class AtCondition:

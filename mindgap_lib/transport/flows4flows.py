@@ -33,8 +33,7 @@ import torch
 from ..util.sections import Section, speed_only
 from ..util.seeds import derive_seed
 from ..util.torch_env import resolve_device, torch_threads
-from .conditional import make_frame
-from .conditional_map import Frame
+from .conditional_map import Frame, make_frame
 from .config import TransportError
 
 __all__ = ["FlowConfig", "FlowMorph", "fit_flows4flows"]

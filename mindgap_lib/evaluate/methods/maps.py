@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ...transport.conditional import make_frame
+from ...transport.conditional_map import make_frame
 from ...transport.fit import fit
 from ...transport.flows4flows import fit_flows4flows
 from ...transport.linear import fit_linear
