@@ -80,6 +80,7 @@ build = Build(prof, build_dir, device)
 # %%
 train = build.ensure("train_data")
 calib = {v: build.ensure("calib_data", variation=v) for v in ("nominal", "target")}
+build.ensure("calib_data", variation="scale_only")  # the scales alone: a systematic variation of chapter 06
 gen = prof.generate
 print(f"profile {prof.name!r}: {gen.train_jets_per_class} training jets per class; {gen.calib_jets} calibration "
       f"jets ({gen.calib_process}) per variation {list(gen.calib_variations)}")

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Beyond the paper: conditional maps, uncertainties, and every other way to calibrate
+# # 6. Beyond the paper: conditional maps, uncertainties, and every other way to calibrate
 #
 # The paper calibrates the tagger's first head layer with one optimal-transport map, fitted on all
 # jets at once, and judges it by eye and by discriminators. A calibration that an experiment could
@@ -49,17 +49,14 @@ seed = 0
 from IPython.display import Markdown, display
 
 from mindgap_lib.build import Build
-from mindgap_lib.build.stages import REGISTRY
-from mindgap_lib.evaluate.beyond_config import beyond_config
-from mindgap_lib.evaluate.beyond_stage import draft_study
 from mindgap_lib.plots.beyond import (band_figure, bin_labels, binned_figure, methods_figure, methods_table_markdown,
                                       scale_factor_markdown, variation_figure)
 from mindgap_lib.plots.style import setup_plotly
 
 setup_plotly()
 build = Build(profile, build_dir, device)
-cfg = beyond_config(build.profile)
-beyond = build.ensure("beyond", seed=seed) if "beyond" in REGISTRY else draft_study(build, seed)
+cfg = build.profile.beyond
+beyond = build.ensure("beyond", seed=seed)
 study = beyond.study()
 info = study["info"]
 z = info["layers"][0]

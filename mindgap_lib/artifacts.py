@@ -17,7 +17,7 @@ import numpy as np
 from .errors import BuildError
 
 __all__ = ["Artifact", "JetsArtifact", "TaggerArtifact", "LatentsArtifact", "TransportArtifact", "KnownMapsArtifact",
-           "EvaluationArtifact", "ScanArtifact", "KnobsArtifact", "GeometryArtifact", "METRICS"]
+           "EvaluationArtifact", "ScanArtifact", "KnobsArtifact", "GeometryArtifact", "BeyondArtifact", "METRICS"]
 
 METRICS = "metrics.json"
 
@@ -156,3 +156,29 @@ class GeometryArtifact(Artifact):
 
     def study(self) -> dict[str, Any]:
         return _json(self.path / "geometry.json")
+
+
+@dataclass(frozen=True)
+class BeyondArtifact(Artifact):
+    """``beyond.json``, ``metrics.json`` and ``maps/<name>/`` of the beyond stage."""
+
+    def study(self) -> dict[str, Any]:
+        path = self.path / "beyond.json"
+        if not path.is_file():
+            raise BuildError(f"{path}: missing (the beyond stage did not finish)")
+        return json.loads(path.read_text())
+
+    def map_names(self) -> list[str]:
+        maps = self.path / "maps"
+        return sorted(p.name for p in maps.iterdir() if p.is_dir()) if maps.is_dir() else []
+
+    def map(self, name: str, device: str = "cpu") -> Any:
+        """A saved map by name (``conditional``, ``variation-ip_only``, ``bootstrap-0``, ...)."""
+        from .transport.conditional_map import ConditionalMap
+        from .transport.map import TransportMap
+
+        folder = self.path / "maps" / name
+        if not folder.is_dir():
+            raise BuildError(f"{folder}: no such map (have: {', '.join(self.map_names()) or 'none'})")
+        kind = json.loads((folder / "config.json").read_text())
+        return (ConditionalMap if "picnn" in kind else TransportMap).load(folder, device=device)

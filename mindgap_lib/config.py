@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ProfileError
+from .evaluate.beyond_config import BeyondConfig
 from .evaluate.config import EvaluateConfig, ScanConfig
 from .generation.config import GenerateConfig, KnobsConfig
 from .geometry.config import GeometryConfig
@@ -43,6 +44,7 @@ class Profile:
     evaluate: EvaluateConfig
     scan: ScanConfig
     geometry: GeometryConfig
+    beyond: BeyondConfig
     source: str = ""   # the file it was read from ("" when built in code)
 
     @classmethod

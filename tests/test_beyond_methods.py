@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mindgap_lib.evaluate.beyond_config import RECOMMENDED, BeyondConfig, BeyondDiscriminatorConfig, MethodsConfig
+from mindgap_lib.evaluate.beyond_config import BeyondConfig, BeyondDiscriminatorConfig, MethodsConfig
 from mindgap_lib.evaluate.calibrated import head_from
 from mindgap_lib.evaluate.closure import LLRS
 from mindgap_lib.evaluate.config import EvaluateError
@@ -22,7 +22,7 @@ from mindgap_lib.evaluate.methods.compare import METHODS, available_methods, com
 from mindgap_lib.evaluate.methods.maps import discrete_ot_map
 from mindgap_lib.tagger import Tagger, TaggerConfig
 from mindgap_lib.transport.config import transport_config
-from mindgap_lib.transport.flows4flows import FlowConfig
+from mindgap_lib.transport.config import FlowConfig
 
 MAPS = ("icnn", "bures", "flows4flows", "emd")
 WEIGHTS = ("classifier_weights", "gb_weights")
@@ -122,13 +122,10 @@ def test_discrete_ot_matches_a_permutation():
 
 
 def test_config_and_unknown_method():
-    import tomllib
+    from mindgap_lib.config import load_profile
 
-    from mindgap_lib.evaluate.beyond_config import recommended_toml
-
-    for name, values in RECOMMENDED.items():
-        assert BeyondConfig.from_mapping(values).methods.names == tuple(METHODS)
-        assert BeyondConfig.from_mapping(tomllib.loads(recommended_toml(name))["beyond"]) == BeyondConfig.from_mapping(values)
+    for name in ("tiny", "cpu", "paper"):
+        assert load_profile(name).beyond.methods.names == tuple(METHODS)
     with pytest.raises(EvaluateError, match="unknown"):
         available_methods(["identity", "magic"])
     with pytest.raises(EvaluateError, match="gb_layer"):

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from mindgap_lib.evaluate.beyond import beyond_study
-from mindgap_lib.evaluate.beyond_config import RECOMMENDED, BeyondConfig
+from mindgap_lib.artifacts import BeyondArtifact
+from mindgap_lib.config import load_profile
+from mindgap_lib.evaluate.beyond import beyond_study, save_study
+from mindgap_lib.evaluate.beyond_config import BeyondConfig
 from mindgap_lib.evaluate.beyond_live import live_llr
-from mindgap_lib.evaluate.beyond_stage import BeyondArtifact, save_study
+from mindgap_lib.util.sections import hashed
 from mindgap_lib.evaluate.calibrated import head_from
 from mindgap_lib.splits import SplitConfig
 from mindgap_lib.tagger import Tagger, TaggerConfig
@@ -33,11 +35,12 @@ def study(tmp_path_factory):
     model = Tagger(TaggerConfig(num_particles=8, dim=8, num_layers=1, num_heads=2, head_layers=3, head_width=16)).eval()
     latents = {"nominal": _latents(model, 600, 0.0, 0), "target": _latents(model, 600, 1.0, 1),
                "ip_only": _latents(model, 600, 0.6, 2)}
-    values = RECOMMENDED["tiny"] | {"variations": ["ip_only", "scale_only"], "workers": 1, "pt_bins": 2,
+    values = hashed(load_profile("tiny").beyond) | {"workers": 1, "variations": ["ip_only", "scale_only"], "workers": 1, "pt_bins": 2,
                                     "auc_layers": ["z"], "bootstrap": 3, "bootstrap_steps": 20,
                                     "conditional_steps": 40, "tilted_steps": 30, "variation_steps": 30, "tilt": 1.0}
     values["methods"] = values["methods"] | {"names": ["identity", "icnn", "bures", "classifier_weights"]}
-    values["discriminator"] = values["discriminator"] | {"epochs": 4}
+    values["methods"]["flows"] = values["methods"]["flows"] | {"threads": 1}
+    values["discriminator"] = values["discriminator"] | {"epochs": 4, "threads": 1}
     cfg = BeyondConfig.from_mapping(values)
     transport = transport_config("tiny", steps=30, val_every=10)
     umap = fit_linear(latents["nominal"]["z16"], latents["target"]["z16"])

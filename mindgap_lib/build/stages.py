@@ -228,10 +228,13 @@ def _latents_config(prof: Profile, p: dict) -> dict:
 
 
 def _latents_inputs(prof: Profile, p: dict) -> dict[str, Ref]:
-    """The scan's targets come from the scan's own sample, re-smeared; every other variation is generated."""
+    """d0-only variations (the scan's, ``ip_only``) come from the scan's own sample, re-smeared; the others are generated."""
+    from ..generation.resmear import is_d0_only
+    from ..generation.variations import get_variation
+
     v = p["variation"]
-    data = _ref("scan_data", variation=v) if v in prof.scan.variations and v not in prof.generate.calib_variations \
-        else _ref("calib_data", variation=v)
+    derived = v not in prof.generate.calib_variations and is_d0_only(get_variation(v))
+    data = _ref("scan_data", variation=v) if derived else _ref("calib_data", variation=v)
     return {"tagger": _ref("tagger", seed=0), "data": data}
 
 
@@ -364,14 +367,19 @@ REGISTRY: dict[str, StageDef] = {s.name: s for s in (
 def book_refs(prof: Profile) -> list[Ref]:
     """Every stage instance the book's chapters use, in pipeline order."""
     layers = layers_of(prof.tagger.model)
-    variations = list(dict.fromkeys([*prof.generate.calib_variations, *prof.scan.variations]))
-    scan_only = [v for v in prof.scan.variations if v not in prof.generate.calib_variations]
-    return [_ref("train_data"), *[_ref("calib_data", variation=v) for v in prof.generate.calib_variations],
-            _ref("scan_base"), *[_ref("scan_data", variation=v) for v in scan_only], _ref("knobs"),
+    from ..generation.resmear import is_d0_only
+    from ..generation.variations import get_variation
+
+    variations = list(dict.fromkeys([*prof.generate.calib_variations, *prof.scan.variations, *prof.beyond.variations]))
+    extra = [v for v in variations if v not in prof.generate.calib_variations]
+    derived = [v for v in extra if is_d0_only(get_variation(v))]
+    generated = [*prof.generate.calib_variations, *[v for v in extra if v not in derived]]
+    return [_ref("train_data"), *[_ref("calib_data", variation=v) for v in generated],
+            _ref("scan_base"), *[_ref("scan_data", variation=v) for v in derived], _ref("knobs"),
             _ref("tagger", seed=0), *[_ref("latents", variation=v) for v in variations],
             _ref("known_maps", seed=0),
             *[_ref("transport", layer=layer, target="target", seed=0) for layer in (layers.z, layers.z_post)],
-            _ref("evaluation", post=True), _ref("scan"), _ref("geometry")]
+            _ref("evaluation", post=True), _ref("scan"), _ref("beyond", seed=0), _ref("geometry")]
 
 
 # ---------------------------------------------------------------- geometry (chapter 07)
@@ -407,3 +415,33 @@ REGISTRY["geometry"] = StageDef(
     "geometry", "chapter 07: correlation dimension of latents and jets, Sinkhorn vs EMD, the transport link",
     ("geometry", "jetclass", "splits", "util/seeds", "artifacts"), _geometry_config, _geometry_run,
     art.GeometryArtifact, inputs=_geometry_inputs)
+
+
+# ---------------------------------------------------------------- beyond the paper (chapter 06)
+
+def _beyond_config(prof: Profile, p: dict) -> dict:
+    return {"beyond": prof.hashed("beyond"), "transport": prof.hashed("transport"), "split": prof.hashed("split"), **p}
+
+
+def _beyond_inputs(prof: Profile, p: dict) -> dict[str, Ref]:
+    z = layers_of(prof.tagger.model).z
+    return {"tagger": _ref("tagger", seed=0), "transport": _ref("transport", layer=z, target="target", seed=0),
+            **{f"latents:{v}": _ref("latents", variation=v)
+               for v in dict.fromkeys(("nominal", "target", *prof.beyond.variations))}}
+
+
+def _beyond_run(ctx: Context) -> None:
+    from ..evaluate.beyond import beyond_study, save_study
+
+    latents = {k.split(":", 1)[1]: a.arrays() for k, a in ctx.inputs.items() if k.startswith("latents:")}
+    study, maps = beyond_study(ctx.inputs["tagger"].model(ctx.device), latents, ctx.inputs["transport"].map(ctx.device),
+                               ctx.profile.beyond, ctx.profile.transport, ctx.profile.split, seed=ctx.ref.p["seed"],
+                               device=ctx.device, progress=ctx.progress)
+    save_study(ctx.out, study, maps)
+
+
+REGISTRY["beyond"] = StageDef(
+    "beyond", "chapter 06: conditional maps per pT bin, a tilted target, uncertainties, every other method",
+    ("evaluate", "transport", "splits", "tagger/model", "tagger/checkpoint", "tagger/features", "tagger/config",
+     "util/seeds"), _beyond_config, _beyond_run, art.BeyondArtifact, params=lambda prof: {"seed": 0},
+    inputs=_beyond_inputs, uses_device=True)

@@ -9,6 +9,8 @@ chapter 04 (:mod:`.samples`); maps see fit rows only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +23,7 @@ from ..tagger.config import Layers
 from ..transport.conditional import fit_conditional
 from ..transport.config import TransportConfig
 from ..transport.fit import fit
+from ..util.atomic import atomic_write_json
 from ..util.parallel import side_by_side
 from ..util.seeds import derive_seed
 from .beyond_config import BeyondConfig
@@ -32,7 +35,7 @@ from .methods.compare import METHODS, auc_tasks, available_methods, judge
 from .samples import eval_samples
 from .systematics import bootstrap_samples, llr_bands, map_spread, scale_factors
 
-__all__ = ["StudyData", "prepare", "beyond_study"]
+__all__ = ["save_study", "StudyData", "prepare", "beyond_study"]
 
 Arrays = dict[str, np.ndarray]
 
@@ -256,3 +259,18 @@ def beyond_study(model, latents: Mapping[str, Mapping[str, np.ndarray]], icnn_ma
                       "discriminators": len(tasks) * cfg.discriminator.folds, "workers": cfg.workers,
                       "seed": seed, "device": str(device), "config": cfg.as_dict()}}
     return study, maps
+
+
+def save_study(out: Path, study: dict[str, Any], maps: dict[str, Any]) -> None:
+    """Write the maps, ``beyond.json`` and the summary ``metrics.json`` into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, m in maps.items():
+        m.save(out / "maps" / name.replace(":", "-"))
+    atomic_write_json(out / "beyond.json", study, sort_keys=False)
+    cond = study["conditional"]["bins"]
+    atomic_write_json(out / "metrics.json", {
+        "methods": study["methods"]["table"],
+        "conditional_auc": [{"low": b["low"], "high": b["high"],
+                             **{n: s["auc"] for n, s in b["samples"].items()}} for b in cond],
+        "scale_factors": study["systematics"]["scale_factors"],
+        "seconds": study["info"]["seconds"]}, sort_keys=False)

@@ -4,8 +4,6 @@ Every fit here reuses the profile's ``[transport]`` section with fewer ``steps``
 fields), so chapter 06 stays within minutes on the ``cpu`` profile; its discriminators are a
 smaller ``[beyond.discriminator]`` than chapter 04's, because the study trains dozens of them.
 
-:data:`RECOMMENDED` holds the values proposed for the three profiles until their TOML files carry a
-``[beyond]`` table; :func:`beyond_config` reads the table when the profile has one.
 """
 
 from __future__ import annotations
@@ -13,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..transport.flows4flows import FlowConfig
+from ..transport.config import FlowConfig
 from ..util.sections import Section, speed_only
 from .config import DiscriminatorConfig, EvaluateError
 
-__all__ = ["METHOD_NAMES", "BeyondDiscriminatorConfig", "MethodsConfig", "BeyondConfig", "RECOMMENDED", "beyond_config",
-           "recommended_toml"]
+__all__ = ["METHOD_NAMES", "BeyondDiscriminatorConfig", "MethodsConfig", "BeyondConfig"]
 
 METHOD_NAMES: tuple[str, ...] = ("identity", "icnn", "bures", "output_icnn", "flows4flows", "classifier_weights",
                                  "gb_weights", "emd")
@@ -108,77 +105,3 @@ class BeyondConfig(Section):
             raise EvaluateError(f"[beyond] auc_layers must be among {LAYER_ROLES}, got {self.auc_layers}")
         if self.tilt < 0 or self.max_events < 0:
             raise EvaluateError(f"[beyond] tilt and max_events must be >= 0, got {self.tilt}, {self.max_events}")
-
-
-def _disc(layers: int, width: int, epochs: int, batch: int, patience: int, folds: int) -> dict[str, Any]:
-    return {"layers": layers, "width": width, "epochs": epochs, "batch_size": batch, "lr": 2e-3, "weight_decay": 1e-2,
-            "patience": patience, "val_fraction": 0.2, "folds": folds, "auc_error": "delong", "bootstrap": 50,
-            "threads": 1}
-
-
-def _flows(transforms: int, hidden: int, steps: int, batch: int) -> dict[str, Any]:
-    return {"transforms": transforms, "hidden": hidden, "density_steps": steps, "morph_steps": steps,
-            "batch_size": batch, "lr": 3e-3, "subspace_tol": 1e-5, "threads": 1}
-
-
-def _methods(output_steps: int, gb: int, emd: int, flows: dict[str, Any]) -> dict[str, Any]:
-    return {"names": list(METHOD_NAMES), "refit_icnn": False, "output_steps": output_steps, "output_init": "identity",
-            "gb_layer": "logits",
-            "gb_estimators": gb, "gb_depth": 3, "gb_learning_rate": 0.1, "gb_min_leaf": 20 if gb < 20 else 200,
-            "emd_points": emd, "emd_neighbours": 1, "flows": flows}
-
-
-def _beyond(steps: tuple[int, int, int, int], boot: int, pt_bins: int, disc: dict, methods: dict,
-            **kw: Any) -> dict[str, Any]:
-    cond, tilted, variation, bootstrap = steps
-    return {"conditions": ["jet_pt", "jet_eta"], "log_conditions": ["jet_pt"], "context_width": 32, "context_layers": 2,
-            "conditional_steps": cond, "pt_bins": pt_bins, "tilt": 2.0, "tilted_steps": tilted,
-            "variations": ["ip_only", "scale_only"], "variation_steps": variation, "bootstrap": boot,
-            "bootstrap_steps": bootstrap, "efficiencies": [0.5, 0.3, 0.1], "llr_bins": kw.get("llr_bins", 30),
-            "max_events": 0, "null_repeats": kw.get("null_repeats", 20), "auc_layers": ["z", "logits"],
-            "discriminator": disc, "methods": methods, "workers": kw.get("workers", 2)}
-
-
-# proposed [beyond] tables (see the module doc); cpu timings are in the chapter and the report
-RECOMMENDED: dict[str, dict[str, Any]] = {
-    "tiny": _beyond((100, 60, 60, 40), 5, 2, _disc(2, 32, 8, 128, 8, 2),
-                    _methods(100, 10, 150, _flows(2, 16, 60, 64)), llr_bins=15, null_repeats=5, workers=1),
-    "cpu": _beyond((1000, 600, 600, 300), 5, 3, _disc(3, 64, 30, 512, 10, 3),
-                   _methods(800, 50, 2000, _flows(4, 64, 600, 256))),
-    "paper": _beyond((6000, 4000, 4000, 2000), 20, 5, _disc(4, 512, 200, 1024, 100, 3),
-                     _methods(6000, 200, 5000, _flows(8, 256, 20000, 1024)), llr_bins=40, null_repeats=50),
-}
-
-
-def beyond_config(profile: Any) -> BeyondConfig:
-    """The profile's ``[beyond]`` section; until the profiles carry one, the :data:`RECOMMENDED` values of
-    a profile of that name (a transitional fallback, named here so it can be removed in one place)."""
-    from ..config import load_profile
-
-    prof = load_profile(profile)
-    section = getattr(prof, "beyond", None)
-    if isinstance(section, BeyondConfig):
-        return section
-    if prof.name not in RECOMMENDED:
-        raise EvaluateError(f"profile {prof.name!r} has no [beyond] section (and no recommended values)")
-    return BeyondConfig.from_mapping(RECOMMENDED[prof.name])
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return repr(v)
-
-
-def recommended_toml(profile: str) -> str:
-    """The :data:`RECOMMENDED` values of `profile` as the ``[beyond]`` tables of a profile TOML file."""
-    def table(name: str, values: dict[str, Any]) -> list[str]:
-        plain = [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
-        nested = [line for k, v in values.items() if isinstance(v, dict) for line in ["", *table(f"{name}.{k}", v)]]
-        return [f"[{name}]", *plain, *nested]
-
-    return "\n".join(table("beyond", RECOMMENDED[profile])) + "\n"

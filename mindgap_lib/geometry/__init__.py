@@ -7,15 +7,15 @@ leave mismatch, where the latent is thin? Every function is pure: arrays in, arr
 dataclasses (with ``as_dict``) out.
 """
 
-from ._inputs import GeometryError
-from .constituents import jet_constituents
-from .correlation import CorrelationDimension, correlation_dimension, pair_distances, q_grid
-from .displacement import DisplacementSummary, displacement_by_local_dimension
-from .emd import JET_R, as_jet, emd, ground_distance, pairwise_emd, sinkhorn_emd, sinkhorn_vs_exact
-from .local_dim import LocalDimension, local_dimension
+from ..util.lazy import lazy_exports
 
-__all__ = [
-    "CorrelationDimension", "DisplacementSummary", "GeometryError", "JET_R", "LocalDimension", "as_jet",
-    "correlation_dimension", "displacement_by_local_dimension", "emd", "ground_distance", "jet_constituents",
-    "local_dimension", "pair_distances", "pairwise_emd", "q_grid", "sinkhorn_emd", "sinkhorn_vs_exact",
-]
+__all__, __getattr__ = lazy_exports(__name__, {
+    "._inputs": ("GeometryError",),
+    ".config": ("GeometryConfig",),
+    ".constituents": ("jet_constituents",),
+    ".correlation": ("CorrelationDimension", "correlation_dimension", "pair_distances", "q_grid"),
+    ".displacement": ("DisplacementSummary", "displacement_by_local_dimension"),
+    ".emd": ("JET_R", "as_jet", "emd", "ground_distance", "pairwise_emd", "sinkhorn_emd", "sinkhorn_vs_exact"),
+    ".local_dim": ("LocalDimension", "local_dimension"),
+    ".study": ("geometry_study",),
+})

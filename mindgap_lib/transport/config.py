@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from ..errors import MindgapError
 from ..util.sections import Section, speed_only
 
-__all__ = ["TransportConfig", "KnownMapsConfig", "transport_config", "TransportError"]
+__all__ = ["TransportConfig", "KnownMapsConfig", "FlowConfig", "transport_config", "TransportError"]
 
 
 class TransportError(MindgapError, ValueError):
@@ -88,6 +88,28 @@ class KnownMapsConfig(Section):
     def check(self) -> None:
         if not self.dims or min(self.dims) < 1 or self.samples < 10 or self.steps < 1 or self.workers < 1:
             raise TransportError(f"[known_maps] need dims >= 1, samples >= 10, steps >= 1, workers >= 1; got {self}")
+
+
+@dataclass(frozen=True)
+class FlowConfig(Section):
+    """The ``[beyond.methods.flows]`` section: the three flows of flows-for-flows."""
+
+    SECTION = "beyond.methods.flows"
+    transforms: int = 4           # affine coupling transforms per flow
+    hidden: int = 64              # units of each of the two hidden layers of a conditioner
+    density_steps: int = 1000     # training batches of each density flow
+    morph_steps: int = 1000       # training batches of the morph
+    batch_size: int = 256
+    lr: float = 1e-3
+    subspace_tol: float = 1e-5    # the morph acts on principal directions with variance > tol x the largest
+    threads: int = speed_only(1)  # torch CPU threads (0: torch's default); speed only
+
+    def check(self) -> None:
+        for name in ("transforms", "hidden", "density_steps", "morph_steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise TransportError(f"[beyond.methods.flows] {name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.subspace_tol < 0 or self.threads < 0:
+            raise TransportError("[beyond.methods.flows] lr must be > 0, subspace_tol and threads >= 0")
 
 
 def transport_config(profile: Any = "cpu", **overrides: Any) -> TransportConfig:

@@ -30,35 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..util.sections import Section, speed_only
 from ..util.seeds import derive_seed
 from ..util.torch_env import resolve_device, torch_threads
 from .conditional_map import Frame, make_frame
-from .config import TransportError
+from .config import FlowConfig, TransportError
 
 __all__ = ["FlowConfig", "FlowMorph", "fit_flows4flows"]
-
-
-@dataclass(frozen=True)
-class FlowConfig(Section):
-    """The ``[beyond.flows]`` section: the three flows of flows-for-flows."""
-
-    SECTION = "beyond.flows"
-    transforms: int = 4           # affine coupling transforms per flow
-    hidden: int = 64              # units of each of the two hidden layers of a conditioner
-    density_steps: int = 1000     # training batches of each density flow
-    morph_steps: int = 1000       # training batches of the morph
-    batch_size: int = 256
-    lr: float = 1e-3
-    subspace_tol: float = 1e-5    # the morph acts on principal directions with variance > tol x the largest
-    threads: int = speed_only(1)  # torch CPU threads (0: torch's default); speed only
-
-    def check(self) -> None:
-        for name in ("transforms", "hidden", "density_steps", "morph_steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise TransportError(f"[beyond.flows] {name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.subspace_tol < 0 or self.threads < 0:
-            raise TransportError("[beyond.flows] lr must be > 0, subspace_tol and threads >= 0")
 
 
 def _flow(dim: int, context: int, cfg: FlowConfig, seed: int):
