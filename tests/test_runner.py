@@ -114,7 +114,7 @@ def test_chapter_selection_and_out_folder_checks(tmp_path):
 
 
 @pytest.mark.parametrize("notebook", CHAPTER_NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_chapter_runs_under_plain_papermill(notebook):
+def test_every_chapter_is_ready_for_plain_papermill(notebook):
     """A kernelspec (papermill needs it), the jupytext twin, and the shared parameters with their defaults."""
     nb = nbformat.read(str(notebook), as_version=4)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{notebook.name}: no python3 kernelspec"
@@ -123,6 +123,58 @@ def test_every_chapter_runs_under_plain_papermill(notebook):
     assert {k: params.get(k) for k in ("profile", "device", "build_dir")} == {
         "profile": '"cpu"', "device": '"cpu"', "build_dir": '"build"'}
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "committed with outputs"
+
+
+TWINS = sorted((REPO / "book").glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=lambda p: p.stem)
+def test_every_jupytext_twin_is_in_sync_with_its_notebook(twin):
+    """`book/NN_*.py` is what is edited, `book/NN_*.ipynb` what runs: jupytext reads both to the same cells
+    (type, source and tags), so a review of the .py is a review of what runs (`make notebooks` syncs them)."""
+    import jupytext
+
+    notebook = twin.with_suffix(".ipynb")
+    assert notebook.is_file(), f"{twin.name} has no notebook: run `make notebooks`"
+    cells = [[(c.cell_type, c.source, sorted(c.metadata.get("tags", []))) for c in jupytext.read(str(path)).cells]
+             for path in (twin, notebook)]
+    assert len(cells[0]) == len(cells[1]), f"{twin.name}: {len(cells[0])} cells, {notebook.name}: {len(cells[1])}"
+    for i, (a, b) in enumerate(zip(*cells)):
+        assert a == b, f"{twin.stem}: cell {i} differs between the .py and the .ipynb (run `make notebooks`)"
+
+
+@pytest.mark.slow
+def test_a_chapter_runs_under_plain_papermill(tiny_build, tmp_path):
+    """README's `papermill book/NN.ipynb out.ipynb -p profile ...`: chapter 04 with the plain papermill command
+    against (a copy of) the end-to-end tiny build, so every stage it reads is cached and nothing is regenerated;
+    it gives the numbers `mindgap run` gave."""
+    import shutil
+    import subprocess
+    import sys
+
+    build_dir = tmp_path / "build"
+    shutil.copytree(tiny_build.root, build_dir / "tiny", ignore=shutil.ignore_patterns("notebooks", "book_src"))
+    before = sorted(p.name for p in (build_dir / "tiny" / "artifacts").iterdir())
+    ran = json.loads((tiny_build.root / "chapters" / "04_closure.json").read_text())
+    (build_dir / "tiny" / "chapters" / "04_closure.json").unlink()
+    out = tmp_path / "04_closure.ipynb"
+    papermill = Path(sys.executable).with_name("papermill")
+    proc = subprocess.run([str(papermill), str(REPO / "book" / "04_closure.ipynb"), str(out), "-p", "profile", "tiny",
+                           "-p", "build_dir", str(build_dir), "--cwd", str(REPO), "-k", "python3"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nb = nbformat.read(str(out), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "profile = \"tiny\"" in injected[0].source and str(build_dir) in injected[0].source
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "[mindgap] running stage" not in text, "a stage ran again: the tiny build's cache was not reused"
+    figures = sum("".join(o.get("data", {}).get("text/html", "")).count('class="plotly-graph-div"') for o in outputs)
+    assert figures >= 3, figures
+    assert sorted(p.name for p in (build_dir / "tiny" / "artifacts").iterdir()) == before  # nothing new was made
+    again = json.loads((build_dir / "tiny" / "chapters" / "04_closure.json").read_text())
+    assert again == ran  # the chapter's numbers, exactly as under `mindgap run`
 
 
 def test_chapter_parameters_are_the_new_ones():

@@ -253,7 +253,9 @@ def test_fit_latents_fits_on_the_fit_rows_only_and_writes_its_outputs(tmp_path):
     with np.load(tmp_path / "out" / "calibrated.npz") as npz:
         cal = npz["z128"]
     assert cal.shape == (600, 4)                                # every source row, moved
-    assert abs(cal.mean() - 1.0) < 0.15                         # moved onto the target
+    # moved onto the target: exact W2 on the eval rows (the identity would stay at the shift, |(1,1,1,1)| = 2);
+    # what the training adds beyond this Gaussian start: test_fit_latents_training_beats_its_gaussian_start
+    assert m["w2_emd_before"] > 1.5 and m["w2_emd_after"] < 0.5 * m["w2_emd_before"], m
     assert (m["n_source"], m["n_fit_source"], m["n_fit_target"]) == (600, 300, 300)
     assert (m["source"], m["target"], m["layer"]) == ("nominal", "target", "z128")
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -275,6 +277,31 @@ def test_fit_latents_fits_on_the_fit_rows_only_and_writes_its_outputs(tmp_path):
         fit_latents(tmp_path / "missing.npz", tgt, tmp_path / "o2", cfg, progress=False)
 
 
+def test_fit_latents_training_beats_its_gaussian_start(tmp_path):
+    """On a pair whose Brenier map is not affine (a ridge map), the trained map is clearly closer to the true map
+    than the solver's start (the Bures map between the moments: one step at lr 1e-9), on the eval rows."""
+    pair = ridge_pair(2, seed=0, sharpness=2.0)
+    rng = np.random.default_rng(0)
+    n = 2000
+    x, y = pair.sample_source(n, rng), pair.true_map(pair.sample_source(n, rng))
+    lat = tmp_path / "latents"
+    lat.mkdir()
+    np.savez(lat / "nominal.npz", z128=x.astype(np.float32))
+    np.savez(lat / "target.npz", z128=y.astype(np.float32))
+    split = SplitConfig(fit_fraction=0.5, seed=0)
+    ev = calibration_rows(n, split, "nominal").eval
+    uvp, w2 = {}, {}
+    for name, cfg in (("start", TINY.replace(steps=1, lr=1e-9)), ("trained", TINY.replace(steps=300))):
+        m = fit_latents(lat / "nominal.npz", lat / "target.npz", tmp_path / name, cfg, layer="z128", split=split,
+                        seed=0, progress=False)
+        with np.load(tmp_path / name / "calibrated.npz") as npz:
+            uvp[name] = l2_uvp(npz["z128"][ev], pair.true_map(x[ev]), y)
+        w2[name] = m["w2_emd_after"]
+    # seed 0: L2-UVP 18 % -> 5 %, W2 to the target 1.96 -> 1.10 (seeds 1, 2: 16 -> 8, 17 -> 3)
+    assert uvp["start"] > 10 and uvp["trained"] < 0.5 * uvp["start"], uvp
+    assert w2["trained"] < 0.75 * w2["start"], w2
+
+
 def test_fit_transport_command(tmp_path, capsys):
     _latents_pair(tmp_path / "latents")
     rc = cli(["fit-transport", "--latents", str(tmp_path / "latents"), "--layer", "z128_post", "--profile", "tiny",
@@ -290,6 +317,74 @@ def test_fit_transport_command(tmp_path, capsys):
                 "--out", str(tmp_path / "x"), "--quiet", "--set", "stesp=20"]) == 2
     err = capsys.readouterr().err
     assert "stesp" in err and err.count("\n") == 1
+
+
+class _Pwned:
+    """A pickle that runs code when loaded without weights_only: it creates the file `marker`."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def saved_map(tmp_path_factory):
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    folder = tmp_path_factory.mktemp("map") / "map"
+    fit(x, x + 1.0, TINY.replace(steps=5), seed=0, progress=False).save(folder)
+    return folder
+
+
+def _damage(folder, how: str, marker) -> None:
+    weights, config = folder / "weights.pt", folder / "config.json"
+    if how == "malicious":
+        torch.save({"f": _Pwned(str(marker)), "g": {}, "shift": torch.zeros(2), "scale": torch.ones(2)}, weights)
+    elif how == "truncated":
+        blob = weights.read_bytes()
+        weights.write_bytes(blob[: len(blob) // 2])
+    elif how in ("renamed_nets", "renamed_keys"):
+        state = torch.load(weights, weights_only=True)
+        if how == "renamed_nets":
+            state["g_net"] = state.pop("g")
+        else:
+            state["g"] = {k.replace("quadratic.", "quad."): v for k, v in state["g"].items()}
+        torch.save(state, weights)
+    elif how in ("extra_icnn_key", "extra_key"):
+        meta = json.loads(config.read_text())
+        if how == "extra_icnn_key":
+            meta["icnn"]["depth"] = 3
+        else:
+            meta["unknown"] = 1
+        config.write_text(json.dumps(meta))
+
+
+EXTRA_TOP_LEVEL_KEY = pytest.mark.xfail(strict=True, reason=(
+    "library bug: mindgap_lib/transport/map.py TransportMap.load reads config.json's icnn/config/history and "
+    "ignores any other top-level key, though its docstring promises 'a config with unknown keys ... are "
+    "TransportErrors naming the file'; check set(meta) <= {'icnn', 'config', 'history'}"))
+
+
+@pytest.mark.parametrize("how, culprit", [("malicious", "weights.pt"), ("truncated", "weights.pt"),
+                                          ("renamed_nets", "weights.pt"), ("renamed_keys", "weights.pt"),
+                                          ("extra_icnn_key", "config.json"),
+                                          pytest.param("extra_key", "config.json", marks=EXTRA_TOP_LEVEL_KEY)])
+def test_a_bad_map_folder_is_a_one_line_transport_error(saved_map, tmp_path, how, culprit):
+    """A malicious pickle is refused without running it, and the message does not advise weights_only=False; a
+    truncated zip, renamed state keys and an extra config key are errors too: one line naming the file."""
+    import shutil
+
+    folder = tmp_path / "map"
+    shutil.copytree(saved_map, folder)
+    marker = tmp_path / "pwned"
+    _damage(folder, how, marker)
+    with pytest.raises(TransportError) as err:
+        TransportMap.load(folder)
+    msg = str(err.value)
+    assert str(folder / culprit) in msg and "\n" not in msg, msg
+    assert "weights_only" not in msg, msg                     # no advice to turn the safety off
+    assert not marker.exists(), "the pickle ran"
 
 
 def test_map_on_a_subspace_stays_in_it_and_learns_the_map_there(tmp_path):
