@@ -128,7 +128,9 @@ def paper_vs_ours(metrics: Mapping[str, Any], chapters: set[str] | None = None) 
 def render_intro(template: str, metrics: Mapping[str, Any], chapters: set[str] | None = None) -> str:
     """Fill the intro's markers: the table and a line saying which run the numbers come from."""
     versions = metrics.get("versions", {})
-    hashes = ", ".join(f"`{v}`" for v in (metrics.get("folders") or {}).values()) or "none yet"
+    folders = metrics.get("folders") or {}
+    main = [folders[k] for k in folders if k.split("[")[0] in ("tagger", "transport", "evaluation")]
+    hashes = (", ".join(f"`{v}`" for v in main) + f" ({len(folders)} stage folders in all)") if folders else "none yet"
     run = (f"Numbers below: profile **{metrics.get('profile', '?')}**, artifacts {hashes}; "
            f"mindgap_lib {versions.get('mindgap_lib', '?')}, torch {versions.get('torch', '?')}, "
            f"pythia8mc {versions.get('pythia8mc', '?')}.")

@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 __all__ = ["dimension_band"]
 
 
-def dimension_band(fig: go.Figure, cd: Mapping, name: str, color: str, row: int = 1, col: int = 1,
-                   dash: str | None = None) -> None:
-    """dim(Q) of one sample (a ``CorrelationDimension.as_dict()``) with its ±1σ band, finite points only."""
+def dimension_band(fig: go.Figure, cd: Mapping, name: str, color: str, row: int | None = None,
+                   col: int | None = None, dash: str | None = None) -> None:
+    """dim(Q) of one sample (a ``CorrelationDimension.as_dict()``) with its ±1σ band, finite points only;
+    `row`/`col` place it in a figure made with subplots."""
     q, dim, err = (np.asarray(cd[k], float) for k in ("q", "dim", "dim_err"))
     ok = np.isfinite(dim)
     q, dim, err = q[ok], dim[ok], err[ok]
