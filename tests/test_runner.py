@@ -186,8 +186,6 @@ def test_chapter_parameters_are_the_new_ones():
             assert declared[stem].get("post") == "True", stem
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/cli/run.py's `mindgap run` epilog still shows "
-                                       "`-p post_layer None`, a parameter no chapter declares any more (now `post`)")
 def test_run_help_examples_use_declared_parameters():
     from mindgap_lib.cli.main import build_parser
 
