@@ -1,10 +1,11 @@
 """The real generator (Pythia 8 + detector + fastjet) at tiny sizes: physics sanity, the paper's target on
 the same events, determinism, resumable and lockable datasets, and named errors."""
 
-import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import awkward as ak
@@ -14,7 +15,6 @@ import pytest
 from mindgap_lib.cli.main import main as cli
 from mindgap_lib.config import ProfileError, load_profile, profile_path
 from mindgap_lib.generation import dataset, generate, processes, truth
-from mindgap_lib.generation.config import GenerateConfig
 from mindgap_lib.generation.variations import UnknownVariationError, Variation, get_variation
 from mindgap_lib.jetclass import io, schema
 
@@ -280,52 +280,193 @@ def test_cli_single_shard(tmp_path, capsys):
     assert "--jets" in capsys.readouterr().err
 
 
-SMALL = GenerateConfig(jets_per_shard=6, train_jets_per_class=6, calib_jets=6, calib_variations=("nominal", "target"),
-                       calib_process="QCD_multijet", seed=4, max_batch=200, workers=1)
+# ---------------------------------------------------------------- interrupted and damaged datasets
+
+KILL_SIZES = {"jets_per_shard": "2", "train_jets_per_class": "2", "calib_jets": "2", "calib_variations": '["nominal"]'}
 
 
-def test_killed_dataset_generation_resumes(tmp_path):
-    paths = dataset.generate_dataset(SMALL, tmp_path, progress=False)
-    assert len(paths) == 12 and all(p.is_file() for p in paths)
-    assert paths[-1].relative_to(tmp_path).as_posix() == "calib/target/QCD_0000.root"
-    reference = io.read_jets(paths[1])
-    stamps = {p: p.stat().st_mtime_ns for p in paths}
-    # simulate a kill: one shard never written (its writer's temporary left behind), another cut short
-    paths[1].unlink()
-    stale = paths[1].with_name(f".{paths[1].name}.99999.deadbeef.tmp")
-    stale.write_bytes(b"half a file")
-    blob = paths[-1].read_bytes()
-    paths[-1].write_bytes(blob[: len(blob) // 2])
-    again = dataset.generate_dataset(SMALL, tmp_path, workers=2, progress=False)
-    assert again == paths
-    redone = {p for p in paths if p.stat().st_mtime_ns != stamps[p]}
-    assert redone == {paths[1], paths[-1]}
-    jets = io.read_jets(dataset.files(tmp_path, "calib", "target"))  # the stale temporary is never listed
-    assert len(jets) == 6 and np.all(jets["label_QCD"] == 1)
-    assert ak.all(io.read_jets(paths[1]).jet_pt == reference.jet_pt), "a redone shard must equal the original"
-    assert os.path.exists(tmp_path / dataset.MANIFEST)
-    calib_only = dataset.generate_dataset(SMALL, tmp_path / "calib_only", progress=False, splits=("calib",))
-    assert [p.relative_to(tmp_path / "calib_only") for p in calib_only] == [p.relative_to(tmp_path) for p in paths[-2:]]
-    one = dataset.generate_dataset(SMALL, tmp_path / "one", progress=False, splits=("calib",), variations=("target",))
-    assert [p.relative_to(tmp_path / "one") for p in one] == [paths[-1].relative_to(tmp_path)]
-    assert ak.all(io.read_jets(one[0]).jet_pt == io.read_jets(paths[-1]).jet_pt)  # same seeds as in the whole
-
-
-def _small_profile(tmp_path: Path) -> Path:
-    """The tiny profile with a few jets per shard (12 shards of <= 5 jets)."""
+def _profile_file(folder: Path, sizes: dict[str, str]) -> Path:
+    """The tiny profile with other [generate] sizes, as a TOML file (what `generate --profile` takes)."""
     text = profile_path("tiny").read_text()
-    for key, value in (("jets_per_shard", "5"), ("train_jets_per_class", "5"), ("calib_jets", "10"),
-                       ("calib_variations", '["nominal"]')):
-        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
-    path = tmp_path / "small.toml"
+    for key, value in sizes.items():
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
+        assert n == 1, key
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "small.toml"
     path.write_text(text)
-    assert load_profile(path).generate.jets_per_shard == 5
     return path
 
 
-def test_two_concurrent_generate_commands_leave_a_complete_readable_dataset(tmp_path):
+@pytest.fixture(scope="module")
+def kill_profile(tmp_path_factory) -> Path:
+    """Eleven shards of two jets (ten classes, one calibration shard): ~1 s each."""
+    path = _profile_file(tmp_path_factory.mktemp("profile"), KILL_SIZES)
+    assert len([s for s in dataset.plan(load_profile(path).generate) if s.split != "scan"]) == 11
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference_dataset(kill_profile, tmp_path_factory) -> Path:
+    """The uninterrupted run that every interrupted or damaged one must end up equal to."""
+    out = tmp_path_factory.mktemp("reference") / "D"
+    dataset.generate_dataset(load_profile(kill_profile).generate, out, progress=False)
+    return out
+
+
+def _shards(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.root"))
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.name.endswith(".tmp"))
+
+
+def assert_same_shard(path: Path, reference: Path) -> None:
+    """Every branch's values, and the seed and size in the metadata."""
+    got, want = io.read_jets(path), io.read_jets(reference)
+    assert len(got) == len(want), path
+    for branch in schema.BRANCHES:
+        assert ak.all(got[branch] == want[branch]), (path, branch)
+    meta, ref = io.read_metadata(path), io.read_metadata(reference)
+    assert (meta["seed"], meta["n_jets"], meta["shard"]) == (ref["seed"], ref["n_jets"], ref["shard"]), path
+
+
+def _mindgap() -> list[str]:
+    script = Path(sys.executable).with_name("mindgap")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "mindgap_lib.cli.main"]
+
+
+def _default_sigint() -> None:  # the child handles SIGINT even when the test runs in a background job
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 300.0, poll: float = 0.01):
+    """Poll `condition()` until it is truthy; fail if `proc` ends first (the kill must land mid-run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the command ended ({proc.returncode}) before {what}:\n{out[-2000:]}\n{err[-2000:]}")
+        time.sleep(poll)
+    proc.kill()
+    pytest.fail(f"no {what} after {timeout:.0f} s")
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_a_killed_generate_command_resumes_to_the_same_dataset(kill_profile, reference_dataset, tmp_path, how):
+    """`mindgap generate --profile` interrupted by a real signal once its first shard is written: it leaves only
+    complete shards (SIGINT: and says so in one line), and a rerun finishes the dataset, keeping what was done,
+    equal shard by shard to an uninterrupted run."""
+    out = tmp_path / "D"
+    proc = subprocess.Popen([*_mindgap(), "generate", "--profile", str(kill_profile), "--out", str(out), "--quiet"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    wait_for(lambda: list(out.rglob("*.root")), proc, "a first shard file")
+    if how == "SIGINT":
+        proc.send_signal(signal.SIGINT)
+    else:
+        proc.kill()
+    _, stderr = proc.communicate(timeout=120)
+    done = _shards(out)
+    assert 1 <= len(done) < len(_shards(reference_dataset)), done  # killed mid-run
+    if how == "SIGINT":
+        assert proc.returncode == 130, stderr
+        assert stderr.splitlines() == ["mindgap generate: interrupted; finished outputs are kept"], stderr
+        assert _temporaries(out) == [], "an interrupted writer left its temporary"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        # a writer killed outright can leave only its own temporary (never a final name): at most one
+        assert all(f".{proc.pid}." in p.name for p in _temporaries(out)) and len(_temporaries(out)) <= 1
+    for rel in done:  # nothing half-written under a final name
+        assert_same_shard(out / rel, reference_dataset / rel)
+    stamps = {rel: (out / rel).stat().st_mtime_ns for rel in done}
+    leftovers = _temporaries(out)
+
+    assert cli(["generate", "--profile", str(kill_profile), "--out", str(out), "--quiet"]) == 0
+    assert _shards(out) == _shards(reference_dataset)
+    for rel in _shards(reference_dataset):
+        assert_same_shard(out / rel, reference_dataset / rel)
+    assert {rel: (out / rel).stat().st_mtime_ns for rel in done} == stamps, "finished shards were redone"
+    assert _temporaries(out) == leftovers  # (SIGKILL's stale temporary: test_a_stale_temporary_is_swept_on_resume)
+    assert (out / dataset.MANIFEST).is_file()
+
+
+def _zero_basket_data(path: Path) -> None:
+    """Overwrite the payload of every basket with zeros; headers, the tree and the metadata stay intact."""
+    import uproot
+
+    spans = []
+    with uproot.open(path) as fin:
+        for branch in fin[schema.TREE].branches:
+            for i in range(branch.num_baskets):
+                seek, size = int(branch.member("fBasketSeek")[i]), int(branch.member("fBasketBytes")[i])
+                spans.append((seek + branch.basket_key(i).fKeylen, seek + size))
+    blob = bytearray(path.read_bytes())
+    for lo, hi in spans:
+        blob[lo:hi] = bytes(hi - lo)
+    path.write_bytes(bytes(blob))
+
+
+def test_cli_resume_redoes_a_truncated_and_a_corrupt_shard(reference_dataset, kill_profile, tmp_path, capsys):
+    """A shard cut in half and one whose baskets are garbage behind intact metadata: `generate --profile` on the
+    folder redoes exactly those two, without a traceback, and they equal the uninterrupted run's."""
+    import shutil
+
+    out = tmp_path / "D"
+    shutil.copytree(reference_dataset, out)
+    truncated, corrupt = out / "train" / "nominal" / "Hbb_0000.root", out / "calib" / "nominal" / "QCD_0000.root"
+    blob = truncated.read_bytes()
+    truncated.write_bytes(blob[: len(blob) // 2])
+    _zero_basket_data(corrupt)
+    assert io.read_metadata(corrupt)["n_jets"] == 2            # the metadata still reads ...
+    with pytest.raises(Exception):
+        dataset._contents_ok(corrupt, 2)                        # ... the baskets do not
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.root")}
+    capsys.readouterr()
+    assert cli(["generate", "--profile", str(kill_profile), "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "error" not in captured.err.lower(), captured.err
+    redone = {p for p in stamps if p.stat().st_mtime_ns != stamps[p]}
+    assert redone == {truncated, corrupt}
+    for rel in _shards(reference_dataset):
+        assert_same_shard(out / rel, reference_dataset / rel)
+    assert _temporaries(out) == []
+
+
+@pytest.mark.xfail(strict=True, reason="library bug: a writer killed outright (SIGKILL, power loss) leaves its "
+                   "temporary .<name>.<pid>.<hex>.tmp beside the shards, and no rerun ever removes it "
+                   "(mindgap_lib/generation/dataset.py generate_dataset; util/atomic.py): under the folder's lock, "
+                   "sweep temporaries whose pid is not alive (or all of them: the lock says no writer is running)")
+def test_a_stale_temporary_is_swept_on_resume(reference_dataset, kill_profile, tmp_path):
+    import shutil
+
+    out = tmp_path / "D"
+    shutil.copytree(reference_dataset, out)
+    stale = out / "calib" / "nominal" / ".QCD_0000.root.999999.deadbeef.tmp"  # pid 999999: no such process
+    stale.write_bytes(b"half a file")
+    assert cli(["generate", "--profile", str(kill_profile), "--out", str(out), "--quiet"]) == 0
+    assert dataset.files(out, "calib", "nominal") == [out / "calib" / "nominal" / "QCD_0000.root"]  # never listed
+    assert _temporaries(out) == []
+
+
+def test_dataset_pieces_use_the_seeds_of_the_whole(reference_dataset, kill_profile, tmp_path):
+    """The calibration split alone, or one variation alone, gives the very shards of the whole dataset."""
+    cfg = load_profile(kill_profile).generate
+    calib = dataset.generate_dataset(cfg, tmp_path / "calib_only", progress=False, splits=("calib",),
+                                     variations=("nominal",))
+    assert [p.relative_to(tmp_path / "calib_only").as_posix() for p in calib] == ["calib/nominal/QCD_0000.root"]
+    assert_same_shard(calib[0], reference_dataset / "calib" / "nominal" / "QCD_0000.root")
+    jets = io.read_jets(dataset.files(tmp_path / "calib_only", "calib", "nominal"))
+    assert len(jets) == 2 and np.all(jets["label_QCD"] == 1)
+    assert (tmp_path / "calib_only" / dataset.MANIFEST).is_file()
+
+
+def test_two_concurrent_generate_commands_leave_a_complete_readable_dataset(kill_profile, reference_dataset, tmp_path):
     """Issue "build layer": the dataset folder is locked; the second run waits, then finds every shard done."""
-    prof = _small_profile(tmp_path)
+    prof = kill_profile
     out = tmp_path / "D"
     cmd = [sys.executable, "-m", "mindgap_lib.cli.main", "generate", "--profile", str(prof), "--out", str(out), "--quiet"]
     procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -341,3 +482,5 @@ def test_two_concurrent_generate_commands_leave_a_complete_readable_dataset(tmp_
         assert len(io.read_jets(path, ["jet_pt", "part_d0val"])) == shard.n_jets, path
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")], "temporary files left behind"
     assert (out / dataset.MANIFEST).is_file()
+    for rel in _shards(reference_dataset):  # and what a single run makes
+        assert_same_shard(out / rel, reference_dataset / rel)

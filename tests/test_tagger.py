@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import awkward as ak
 import numpy as np
@@ -183,16 +184,74 @@ def test_load_round_trip_reproduces_the_test_scores(trained, data_dir):
     np.testing.assert_allclose(predict(model, feats, test)["logits"], scores["logits"], atol=TOL, rtol=TOL)
 
 
-def test_resume_after_interruption_finishes_like_an_uninterrupted_run(trained, data_dir, tmp_path):
+def _default_sigint() -> None:  # the child handles SIGINT even when the test runs in a background job
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_a_killed_train_tagger_command_resumes_to_the_same_tagger(trained, data_dir, tmp_path, how):
+    """`mindgap train-tagger` stopped by a real signal once its first checkpoint exists: no tagger.pt, a loadable
+    checkpoint (SIGINT: at the step it was interrupted, and one line saying so); the rerun resumes from it and
+    ends with the weights and test scores of the uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "t"
+    script = Path(sys.executable).with_name("mindgap")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "mindgap_lib.cli.main"]
+    proc = subprocess.Popen([*cmd, "train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(out),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint.pt").is_file():  # written at step 20 of 60 (checkpoint_every)
+        assert proc.poll() is None, f"train-tagger ended ({proc.returncode}) before its first checkpoint: " \
+                                    f"{proc.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT) if how == "SIGINT" else proc.kill()
+    _, stderr = proc.communicate(timeout=120)
+    assert not (out / "tagger.pt").exists(), "the signal came after the end of training: nothing was interrupted"
+    temporaries = sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp"))
+    if how == "SIGINT":
+        assert proc.returncode == 130, stderr
+        assert stderr.splitlines() == ["mindgap train-tagger: interrupted; finished outputs are kept"], stderr
+        assert temporaries == []
+    else:
+        assert proc.returncode == -signal.SIGKILL and len(temporaries) <= 1
+    step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]  # complete and loadable
+    assert 20 <= step < TINY.train.steps
+
+    assert cli(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(out), "--quiet"]) == 0
+    assert not (out / "checkpoint.pt").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == temporaries
     ref_out, ref = trained
-    part = train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=25)
-    assert part == {"complete": False, "step": 25}
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 25
-    assert not (tmp_path / "tagger.pt").exists()
+    done = json.loads((out / "metrics.json").read_text())
+    strip = lambda history: [{k: v for k, v in h.items() if k != "train_loss"} for h in history]  # noqa: E731
+    assert done["complete"] and strip(done["history"]) == strip(json.loads((ref_out / "metrics.json").read_text())[
+        "history"])  # (train_loss after a resume: test_resume_between_evaluations_keeps_the_recorded_train_loss)
+    got, want = read_checkpoint(out)["state_dict"], read_checkpoint(ref_out)["state_dict"]
+    assert set(got) == set(want)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-6, atol=1e-7, msg=name)
+    for key in ("logits", "z", "labels"):
+        np.testing.assert_allclose(np.load(out / "test_scores.npz")[key], np.load(ref_out / "test_scores.npz")[key],
+                                   rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/tagger/train.py _loop keeps the per-step losses since "
+                   "the last evaluation in a local list that the checkpoint does not hold, so a run resumed between two "
+                   "evaluations records at the next one the mean of the steps after the resume only (step 30: 1.781 "
+                   "instead of 1.842 when stopped at 25; the weights are identical); put `losses` in the saved state")
+def test_resume_between_evaluations_keeps_the_recorded_train_loss(trained, data_dir, tmp_path):
+    """A stop between two evaluations (25: they come every 10 steps) and a resume give the uninterrupted history."""
+    assert train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=25) == {"complete": False, "step": 25}
     done = train_tagger(TINY, data_dir, tmp_path, progress=False)
-    assert done["complete"] and [h["step"] for h in done["history"]] == [h["step"] for h in ref["history"]]
-    np.testing.assert_allclose(np.load(tmp_path / "test_scores.npz")["logits"],
-                               np.load(ref_out / "test_scores.npz")["logits"], atol=1e-4, rtol=1e-4)
+    assert done["history"] == trained[1]["history"]
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(data_dir, tmp_path):
