@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -232,8 +231,9 @@ def test_end_to_end_tiny_run(tiny_build):
     # sigma(dz) takes the discrete values of a resolution table: a median ratio of different events can jump by
     # one table step (~10 %) at 400 jets; on the same events it is exactly 1 (test_generate)
     assert 0.85 < ch01["dzerr_median_ratio"] < 1.15, ch01
+    # the numbers themselves (AUCs, W1, ESS, accuracy, ...) are checked against tests/reference/tiny.json in
+    # test_reference.py; here, the wiring
     if (REPO / "book" / "02_tagger.ipynb").is_file():
-        assert 0.0 <= m["tagger"]["accuracy"] <= 1.0 and 0.0 <= m["tagger"]["macro_auc"] <= 1.0
         assert "tagger[seed=0]" in folders and "latents[variation=nominal]" in folders
     if (REPO / "book" / "04_closure.ipynb").is_file():
         ev = m["evaluation"]
@@ -242,14 +242,8 @@ def test_end_to_end_tiny_run(tiny_build):
         for comparison in ("source_vs_target", "calibrated_vs_target", "target_vs_target"):
             for layer in layers:
                 cell = ev["auc"][comparison][layer]
-                assert 0.0 <= cell["value"] <= 1.0 and cell["err"] > 0 and cell["folds"] == 3, (comparison, layer, cell)
-        for layer, cell in ev["auc"]["target_vs_target"].items():  # the null: 0.5 within its error (4 sigma, tiny stats)
-            assert abs(cell["value"] - 0.5) <= max(4 * cell["err"], 0.1), (layer, cell)
-        assert 0.0 < ev["vertical"]["ess_fraction"] <= 1.0
-        for name, c in ev["closure"].items():
-            for key in ("w1_null", "w1_source", "w1_calibrated", "w1_vertical", "w1_excess_source",
-                        "w1_excess_calibrated"):
-                assert math.isfinite(c[key]) and c[key] >= 0, (name, key)
+                assert cell["folds"] == 3 and cell["n_a"] == cell["n_b"] == ev["info"]["n_source_eval"], cell
+        assert set(ev["closure"]) == {"log_pHbb_pQCD", "log_pHcc_pQCD", "log_pHcc_pTbqq", "log_pTbqq_pQCD"}
         assert ev["info"]["n_null"] == ev["info"]["n_source_eval"]
         # the real stages' wiring is leak-free: no row the evaluation used was a row the map was fitted on
         from mindgap_lib.config import load_profile
