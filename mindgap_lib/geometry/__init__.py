@@ -15,7 +15,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     ".constituents": ("jet_constituents",),
     ".correlation": ("CorrelationDimension", "correlation_dimension", "pair_distances", "q_grid"),
     ".displacement": ("DisplacementSummary", "displacement_by_local_dimension"),
-    ".emd": ("JET_R", "as_jet", "emd", "ground_distance", "pairwise_emd", "sinkhorn_emd", "sinkhorn_vs_exact"),
+    ".movers": ("JET_R", "as_jet", "emd", "ground_distance", "pairwise_emd", "sinkhorn_emd", "sinkhorn_vs_exact"),
     ".local_dim": ("LocalDimension", "local_dimension"),
     ".study": ("geometry_study",),
 })

@@ -4,7 +4,7 @@ C(Q) is the fraction of pairs of points closer than Q. For points on a d-dimensi
 C(Q) ∝ Q^d at scales Q well below the size of the manifold and above the noise, so the local
 log-log slope measures how many directions the sample really spreads in *at that scale*. It
 works with any metric: Euclidean distances between latents, or a precomputed matrix such as the
-energy mover's distances between jets (:mod:`mindgap_lib.geometry.emd`).
+energy mover's distances between jets (:mod:`mindgap_lib.geometry.movers`).
 
 Choices (and why):
 

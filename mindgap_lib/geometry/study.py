@@ -11,7 +11,7 @@ from ..util.seeds import derive_seed
 from .config import GeometryConfig
 from .correlation import CorrelationDimension, correlation_dimension, pair_distances, q_grid
 from .displacement import displacement_by_local_dimension
-from .emd import pairwise_emd, sinkhorn_vs_exact
+from .movers import pairwise_emd, sinkhorn_vs_exact
 from .local_dim import local_dimension
 
 __all__ = ["SCALE_QUANTILES", "latent_dimensions", "jet_dimension", "at_scales", "transport_link", "geometry_study"]
