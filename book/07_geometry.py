@@ -48,6 +48,13 @@ from mindgap_lib.plots.geometry import dimension_band as band
 from mindgap_lib.plots.style import COLORS, setup_plotly
 
 setup_plotly()
+
+
+def num(x, spec=".2f"):
+    """`x` formatted with `spec`, or "n/a" where it is missing (null in the cache) or NaN."""
+    return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
+
+
 build = Build(profile, build_dir, device)
 study = build.ensure("geometry").study()
 cfg = build.profile.geometry
@@ -64,7 +71,7 @@ cfg = build.profile.geometry
 fig = make_subplots(rows=1, cols=2, subplot_titles=("correlation dimension dim(Q)", "C(Q): fraction of pairs closer than Q"))
 for name in ("source", "target", "calibrated"):
     cd = study["latents"][name]
-    band(fig, cd, name, COLORS[name])
+    band(fig, cd, name, COLORS[name], row=1, col=1)
     fig.add_trace(go.Scatter(x=cd["q"], y=cd["c"], name=name, line=dict(color=COLORS[name]), showlegend=False), row=1, col=2)
 fig.update_xaxes(type="log", title_text="Q (latent distance)")
 fig.update_yaxes(type="log", row=1, col=2)
@@ -75,7 +82,7 @@ summary = study["correlation_dimension"]
 rows = ["| sample | " + " | ".join(f"dim at the {k[1:]} quantile" for k in summary["target"]) + " |",
         "|---|" + "---|" * len(summary["target"])]
 for name, cells in summary.items():
-    rows.append(f"| {name} | " + " | ".join(f"{c['dim']:.2f} ± {c['err']:.2f}" if c["dim"] is not None else "n/a"
+    rows.append(f"| {name} | " + " | ".join(f"{num(c['dim'])} ± {num(c['err'])}" if num(c["dim"]) != "n/a" else "n/a"
                                             for c in cells.values()) + " |")
 display(Markdown("\n".join(rows)))
 
@@ -124,7 +131,7 @@ fig.show()
 # %%
 sk = study["sinkhorn"]
 rows = ["| ε | mean abs. relative error | ms per pair | unconverged pairs |", "|---|---|---|---|"]
-rows += [f"| {e:g} | {r:.2%} | {1e3 * t:.1f} | {u} |" for e, r, t, u in
+rows += [f"| {e:g} | {num(r, '.2%')} | {1e3 * t:.1f} | {u} |" for e, r, t, u in
          zip(sk["eps"], sk["mean_abs_rel_error"], sk["seconds_sinkhorn"], sk["n_unconverged"])]
 rows.append(f"| exact (POT emd2) | — | {1e3 * sk['seconds_exact']:.2f} | — |")
 display(Markdown("\n".join(rows)))
@@ -149,9 +156,9 @@ if link.get("residual_mean") is not None:
 fig.update_xaxes(title_text=f"local dimension (k = {cfg.local_k})")
 fig.update_layout(height=400, showlegend=False)
 fig.show()
-display(Markdown(f"Spearman correlation with the local dimension: displacement {link['spearman_displacement']:+.3f}, "
-                 f"residual {link.get('spearman_residual') if link.get('spearman_residual') is None else format(link['spearman_residual'], '+.3f')}; "
-                 f"overall local dimension {link['local']['global_dim']:.1f} ± {link['local']['global_err']:.1f}."))
+display(Markdown(f"Spearman correlation with the local dimension: displacement {num(link['spearman_displacement'], '+.3f')}, "
+                 f"residual {num(link.get('spearman_residual'), '+.3f')}; "
+                 f"overall local dimension {num(link['local']['global_dim'], '.1f')} ± {num(link['local']['global_err'], '.1f')}."))
 
 # %%
 build.save_numbers("07_geometry", {"correlation_dimension": study["correlation_dimension"],

@@ -195,20 +195,10 @@ def test_run_help_examples_use_declared_parameters():
     assert used and used <= declared, used - declared
 
 
-class KnownChapterFailure(Exception):
-    """The one chapter failure the xfail below is about (any other failure fails the test)."""
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=KnownChapterFailure,
-                   reason="book bug: book/07_geometry.py line 78 formats every dim(Q) with :.2f, but at the tiny "
-                          "profile (40 EMD jets) the jets' dim(Q) at the 1 % quantile is NaN (null in geometry.json): "
-                          "TypeError, chapter 07 fails")
 def test_every_chapter_runs_end_to_end(tiny_build):
     notebooks = tiny_build.root / "notebooks"
     failed = sorted(p.name for p in notebooks.glob("*.failed.ipynb"))
-    if failed == ["07_geometry.failed.ipynb"] and "NoneType.__format__" in tiny_build.run_log:
-        raise KnownChapterFailure(tiny_build.run_log[-1500:])
     assert tiny_build.run_ok and not failed, tiny_build.run_log[-3000:]
     executed = sorted(p.stem for p in notebooks.glob("*.ipynb"))
     assert executed == [p.stem for p in CHAPTER_NOTEBOOKS]
