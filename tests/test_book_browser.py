@@ -161,11 +161,6 @@ def test_pages_read_cleanly(site, browser):
         page.close()
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/build/book.py _relative_parameters only rewrites "
-                   "the project's own path; a build folder outside the project (`mindgap run --out /elsewhere/tiny`, "
-                   "as the end-to-end tests do) keeps this machine's absolute path in every chapter's injected "
-                   "parameters cell (build_dir = \"/tmp/...\"); rewrite the build folder's resolved path too (relative "
-                   "to the project, or the chapters' default \"build\")")
 def test_parameters_cell_holds_no_absolute_path_of_this_machine(site, browser):
     base, build = site
     machine_paths = [str(REPO), str(REPO.resolve()), str(build.root.parent), str(build.root.parent.resolve())]

@@ -179,14 +179,21 @@ def _tidy_outputs(cell: dict) -> None:
     cell["outputs"] = kept
 
 
-def _relative_parameters(cell: dict, project: Path) -> None:
-    """papermill's injected parameters hold this machine's absolute paths: show them relative to the project."""
+def _relative_parameters(cell: dict, project: Path, build_dir: Path | None = None) -> None:
+    """papermill's injected parameters hold this machine's absolute paths: show them relative to the project.
+
+    A build folder outside the project (``mindgap run --out /elsewhere/<profile>``) is shown as the
+    chapters' default, ``build``."""
     source = "".join(cell.get("source", ""))
-    root = str(project.resolve())
-    cell["source"] = source.replace(root + "/", "").replace(root, ".")
+    root = project.resolve()
+    if build_dir is not None:
+        build = build_dir.resolve()
+        if not build.is_relative_to(root) and not root.is_relative_to(build):
+            source = source.replace(str(build) + "/", "build/").replace(str(build), "build")
+    cell["source"] = source.replace(str(root) + "/", "").replace(str(root), ".")
 
 
-def _stage_notebook(path: Path, dest: Path, project: Path = Path(".")) -> None:
+def _stage_notebook(path: Path, dest: Path, project: Path = Path("."), build_dir: Path | None = None) -> None:
     """Copy an executed notebook, dropping what cannot render without a kernel or does not read well.
 
     Outputs of ``remove-output`` cells and live-widget views are removed here (papermill saves no
@@ -204,7 +211,7 @@ def _stage_notebook(path: Path, dest: Path, project: Path = Path(".")) -> None:
         if "remove-output" in tags:
             cell["outputs"] = []
         if "injected-parameters" in tags:
-            _relative_parameters(cell, project)
+            _relative_parameters(cell, project, build_dir)
         elif "parameters" not in tags and "hide-input" not in tags:
             tags.append("hide-input")
         cell["outputs"] = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
@@ -273,7 +280,7 @@ def stage_book(profile: str | os.PathLike = "cpu", build_dir: str | os.PathLike 
                       stacklevel=2)
     (src / "_toc.yml").write_text(_trim_toc(toc, present))
     for nb in executed:
-        _stage_notebook(nb, src / "book" / nb.name, project)
+        _stage_notebook(nb, src / "book" / nb.name, project, Path(build_dir))
     metrics_path = root / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     intro = (project / "book" / "intro.md").read_text()
