@@ -21,7 +21,7 @@ import ot
 import torch
 from torch import Tensor
 
-from .dual import solve_conjugate
+from .conjugate import refine_conjugate
 from .map import TransportMap
 
 __all__ = ["transport_cost_audit", "cyclical_monotonicity", "jacobians", "jacobian_audit", "map_jacobians",
@@ -125,32 +125,38 @@ def _solver_inputs(tmap: TransportMap, x: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(u)).to(tmap.device)
 
 
+def _refine(tmap: TransportMap, u: Tensor, y0: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    return refine_conjugate(tmap.f, u, y0, tmap.g.quadratic.matrix().detach(), steps, tmap.config.get("conj_solver", "gd"),
+                            float(tmap.config.get("conj_step_size", 1.0)))
+
+
 def map_jacobians(tmap: TransportMap, x: np.ndarray, refine: int | None = None) -> Tensor:
     """Jacobians of `tmap.transport` at x in the solver's coordinates (the scaler is an isotropic similarity
     there, so symmetry and definiteness carry over to original coordinates; a diagonal scale does not).
 
-    Bare map (refine=0): ∇²g(u). Refined map ∇f*: by the implicit function theorem (∇²f(ŷ))⁻¹ at the
-    refined ŷ, exact when the conjugate is solved (see `conjugate_residuals`).
+    Reverse solve (T = ∇f): ∇²f(u). Bare map (refine=0): ∇²g(u). Refined map ∇f*: by the implicit
+    function theorem (∇²f(ŷ))⁻¹ at the refined ŷ, exact when the conjugate is solved (`conjugate_residuals`).
     """
     steps = int(tmap.config.get("map_refine_steps", 0)) if refine is None else int(refine)
     u = _solver_inputs(tmap, x)
+    if tmap.reverse:
+        return jacobians(lambda v: tmap.f.grad(v, create_graph=True), u)
     if steps == 0:
         return jacobians(lambda v: tmap.g.grad(v, create_graph=True), u)
     y0 = tmap.g.grad(u)
-    y, _ = solve_conjugate(tmap.f, u, y0, tmap.g.quadratic.matrix().detach(), steps,
-                           float(tmap.config.get("conj_step_size", 1.0)))
+    y, _ = _refine(tmap, u, y0, steps)
     H = jacobians(lambda v: tmap.f.grad(v, create_graph=True), y)
     return torch.linalg.inv(0.5 * (H + H.transpose(1, 2)).double()).float()
 
 
 def conjugate_residuals(tmap: TransportMap, x: np.ndarray, refine: int | None = None) -> dict[str, float]:
     """Per-sample ‖∇f(ŷ) − u‖² of the map's own refinement (solver coordinates) and the amortisation gap
-    ‖∇g(u) − ŷ‖²: a large residual means T(x) is not ∇f*(x) there, and f's dual objective was biased."""
+    ‖∇g(u) − ŷ‖²: a large residual means T(x) is not ∇f*(x) there, and f's dual objective was biased.
+    For a reverse solve pass *target* points: there the conjugate is the inverse map's."""
     steps = int(tmap.config.get("map_refine_steps", 0)) if refine is None else int(refine)
     u = _solver_inputs(tmap, x)
     y0 = tmap.g.grad(u)
-    y, res = solve_conjugate(tmap.f, u, y0, tmap.g.quadratic.matrix().detach(), max(steps, 1),
-                             float(tmap.config.get("conj_step_size", 1.0)))
+    y, res = _refine(tmap, u, y0, max(steps, 1))
     gap = ((y - y0.detach()) ** 2).sum(-1)
     q = lambda t, p: float(torch.quantile(t.double(), p))  # noqa: E731
     return {"conj_residual_mean": float(res.mean()), "conj_residual_median": q(res, 0.5), "conj_residual_p95": q(res, 0.95),
@@ -168,5 +174,6 @@ def audit_map(tmap: TransportMap, source: np.ndarray, target: np.ndarray, n_emd:
     out |= cyclical_monotonicity(source, mapped, samples=n_cycles, seed=seed)
     pts = source[rng.choice(len(source), min(n_jacobian, len(source)), replace=False)]
     out |= jacobian_audit(map_jacobians(tmap, pts))
-    out |= conjugate_residuals(tmap, pts)
+    conj_pts = target[rng.choice(len(target), min(n_jacobian, len(target)), replace=False)] if tmap.reverse else pts
+    out |= conjugate_residuals(tmap, conj_pts)
     return out

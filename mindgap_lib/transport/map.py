@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .dual import solve_conjugate
-from .icnn import ICNN, ICNNConfig
+from .conjugate import refine_conjugate
+from .icnn import ICNN, ICNNConfig, build_potential
 
 __all__ = ["TransportMap", "WEIGHTS_FILE", "CONFIG_FILE"]
 
@@ -90,24 +90,38 @@ class TransportMap:
             u = torch.from_numpy(np.ascontiguousarray(self._to_solver(x[i:i + chunk]))).to(self.device)
             v = net.grad(u)
             if refine:
-                v, _ = solve_conjugate(self.f, u, v, self.g.quadratic.matrix().detach(), refine,
-                                       float(self.config.get("conj_step_size", 1.0)))
+                v, _ = refine_conjugate(self.f, u, v, self.g.quadratic.matrix().detach(), refine,
+                                        self.config.get("conj_solver", "gd"), float(self.config.get("conj_step_size", 1.0)))
             out[i:i + chunk] = self._from_solver(v.detach().cpu().numpy(), x[i:i + chunk])
         return out
 
-    def transport(self, x: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
-        """Source → target, shape (n, d) in and out: ∇g(x), refined by ``refine`` conjugate steps.
+    @property
+    def reverse(self) -> bool:
+        """True when the dual was solved target → source (``direction = "reverse"``): then f lives on the
+        source side and T = ∇f exactly, while g amortises the inverse (∇f)⁻¹ = ∇f*."""
+        return self.config.get("direction", "forward") == "reverse"
 
-        The refinement (default: the config's ``map_refine_steps``) solves ∇f(y) = x from the warm
-        start ∇g(x), i.e. returns ∇f*(x): still the gradient of a convex function (f*), and the map
-        the dual actually optimised. ``refine=0`` gives the bare amortised ∇g.
+    def transport(self, x: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
+        """Source → target, shape (n, d) in and out.
+
+        Forward solve: ∇g(x) refined by ``refine`` conjugate steps (default: the config's
+        ``map_refine_steps``), which solve ∇f(y) = x from the warm start ∇g(x), i.e. return ∇f*(x):
+        still the gradient of a convex function (f*), and the map the dual actually optimised;
+        ``refine=0`` gives the bare amortised ∇g. Reverse solve: ∇f(x), the gradient of the convex
+        potential the dual optimised, with no inner problem (``refine`` is ignored).
         """
+        if self.reverse:
+            return self._apply(self.f, x, chunk)
         steps = int(self.config.get("map_refine_steps", 0)) if refine is None else int(refine)
         return self._apply(self.g, x, chunk, steps)
 
-    def inverse(self, y: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        """Target → source: ∇f (≈ (∇g)⁻¹ once trained)."""
-        return self._apply(self.f, y, chunk)
+    def inverse(self, y: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
+        """Target → source: ∇f (forward solve, ≈ (∇g)⁻¹ once trained) or, for a reverse solve, ∇g refined
+        into ∇f* like `transport` of a forward solve."""
+        if not self.reverse:
+            return self._apply(self.f, y, chunk)
+        steps = int(self.config.get("map_refine_steps", 0)) if refine is None else int(refine)
+        return self._apply(self.g, y, chunk, steps)
 
     def potential(self, x: np.ndarray) -> np.ndarray:
         """g at x (standardised coordinates' potential evaluated at the standardised x), for plots."""
@@ -141,7 +155,7 @@ class TransportMap:
         state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
         nets = []
         for key in ("f", "g"):
-            net = ICNN(ICNNConfig(**meta["icnn"])).to(device)
+            net = build_potential(ICNNConfig(**meta["icnn"])).to(device)
             net.load_state_dict(state[key])
             nets.append(net)
         basis = state["basis"].cpu().numpy() if "basis" in state else None

@@ -14,8 +14,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .config import TransportConfig, TransportError
-from .dual import dual_value, f_loss, g_loss, solve_conjugate
-from .icnn import ICNN, ICNNConfig
+from .conjugate import refine_conjugate
+from .dual import dual_value, expectile_loss, f_loss, g_loss
+from .icnn import ICNN, ICNNConfig, build_potential
 from .init import gaussian_map_from_samples
 
 __all__ = ["Solver", "DivergenceWarning"]
@@ -32,7 +33,7 @@ def _optimizer(net: ICNN, cfg: TransportConfig) -> torch.optim.Optimizer:
     groups = [{"params": neural, "weight_decay": cfg.weight_decay},
               {"params": [net.gain], "weight_decay": 0.0},
               {"params": quad, "weight_decay": 0.0, "lr": cfg.lr * cfg.quad_lr_scale}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(float(b) for b in cfg.betas))
 
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TransportConfig) -> torch.optim.lr_scheduler.LambdaLR:
@@ -60,8 +61,9 @@ class Solver:
         dim = source.shape[1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            icfg = ICNNConfig(dim=dim, blocks=cfg.blocks, layers=cfg.layers, width=cfg.width, neural_init=cfg.neural_init)
-            self.f, self.g = ICNN(icfg).to(source.device), ICNN(icfg).to(source.device)
+            icfg = ICNNConfig(dim=dim, blocks=cfg.blocks, layers=cfg.layers, width=cfg.width, neural_init=cfg.neural_init,
+                              quad_rank=cfg.quad_rank, kind=cfg.potential)
+            self.f, self.g = build_potential(icfg).to(source.device), build_potential(icfg).to(source.device)
         if cfg.init == "gaussian":
             self._init_gaussian()
         self.opt_f, self.opt_g = _optimizer(self.f, cfg), _optimizer(self.g, cfg)
@@ -88,7 +90,7 @@ class Solver:
         if steps == 0:
             return ty.detach(), torch.full((len(x),), float("nan"), device=x.device)
         precond = self.g.quadratic.matrix().detach()
-        return solve_conjugate(self.f, x, ty.detach(), precond, steps, self.cfg.conj_step_size)
+        return refine_conjugate(self.f, x, ty.detach(), precond, steps, self.cfg.conj_solver, self.cfg.conj_step_size)
 
     def _update(self, opt: torch.optim.Optimizer, net: ICNN, loss: Tensor) -> None:
         opt.zero_grad(set_to_none=True)
@@ -108,6 +110,8 @@ class Solver:
         if upd_f:
             lf = f_loss(self.f, y, y_hat)
             out["dual"] = float(lf.detach()) + float((x * y_hat).sum(-1).mean())
+            if cfg.expectile > 0:
+                lf = lf + cfg.expectile_coef * expectile_loss(self.f, x, y, y_hat, cfg.expectile)
             self._check(lf, i, "f")
             self._update(self.opt_f, self.f, lf)
         if upd_g:
@@ -129,7 +133,8 @@ class Solver:
         """Held-out upper bound on J(f) with the refined conjugate (lower is better); keeps the best checkpoint."""
         steps = max(2 * self.cfg.conj_steps, self.cfg.map_refine_steps, 5)
         ty = self.g.grad(self.xv)
-        y_hat, res = solve_conjugate(self.f, self.xv, ty, self.g.quadratic.matrix(), steps, self.cfg.conj_step_size)
+        y_hat, res = refine_conjugate(self.f, self.xv, ty, self.g.quadratic.matrix(), steps, self.cfg.conj_solver,
+                                      self.cfg.conj_step_size)
         vals = dual_value(self.f, self.xv, self.yv, y_hat)
         amort = float(((ty - y_hat) ** 2).sum(-1).mean())
         # J evaluated at an inexact ŷ is too low; f is μ-strongly convex (μ = λ_min of its quadratic), so
