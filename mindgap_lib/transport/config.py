@@ -50,6 +50,10 @@ class TransportConfig:
     g_per_f: int = 1                # g-updates per cycle (a cycle has max of the two batches)
     conj_steps: int = 3             # refinement steps of the conjugate from ∇g (0 = Makkuva min-max)
     conj_step_size: float = 1.0
+    conj_warm: str = "amortized"    # conjugate warm start: "amortized" = ∇g(x); "buffer" = each training point's last
+                                    # refined ŷ (∇g until it has one)
+    conj_mask_tol: float = 0.0      # > 0: f's loss skips batch points whose refined conjugate still has a residual
+                                    # ‖∇f(ŷ) − x‖² > tol·d (an unsolved ŷ rewards f for exploiting it); 0 = use all
     conj_solver: str = "gd"         # "gd": preconditioned steps with a fixed inverse-Hessian guess; "lbfgs": batched
                                     # L-BFGS that learns each sample's curvature (conjugate.py), same cost per step
     g_loss: str = "regression"      # "regression" (Amos) | "objective" (Makkuva)
@@ -62,6 +66,10 @@ class TransportConfig:
     val_every: int = 100            # steps between validations (history resolution)
     threads: int = 0                # torch threads; 0 leaves torch's default (the machine's cores)
     max_time_s: float = 0.0         # stop (validate, keep the best) after this many seconds; 0 = no limit
+    val_curvature: str = "min"      # curvature μ in the checkpoint rule's penalty for unsolved conjugates (res/2μ):
+                                    # "min": λ_min of f's quadratic (a bound); "mean": its mean eigenvalue (a typical
+                                    # scale). Once f's quadratic part shrinks (reverse solve, d = 64: λ_min ~ 1e-9)
+                                    # the bound rejects every checkpoint after the start; "mean" keeps J's ordering
     rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
     # the known-map validation of chapter 03 (not used by the solver itself)
@@ -74,7 +82,8 @@ class TransportConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise TransportError(f"[transport] {name} must be >= 1, got {getattr(self, name)}")
-        choices = {"init": ("gaussian", "identity"), "potential": ("icnn", "mlp"), "conj_solver": ("gd", "lbfgs"), "direction": ("forward", "reverse"), "standardize": ("isotropic", "diagonal", "none"),
+        choices = {"init": ("gaussian", "identity"), "potential": ("icnn", "mlp"), "conj_solver": ("gd", "lbfgs"), "direction": ("forward", "reverse"),
+                   "val_curvature": ("min", "mean"), "conj_warm": ("amortized", "buffer"), "standardize": ("isotropic", "diagonal", "none"),
                    "g_loss": ("regression", "objective")}
         for name, known in choices.items():
             if getattr(self, name) not in known:
@@ -83,6 +92,8 @@ class TransportConfig:
             raise TransportError(f"[transport] betas must be two numbers in [0, 1), got {self.betas}")
         if not 0 < self.val_fraction < 1:
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.conj_mask_tol < 0:
+            raise TransportError(f"[transport] conj_mask_tol must be >= 0, got {self.conj_mask_tol}")
         if not 0 <= self.expectile < 1 or self.expectile_coef < 0:
             raise TransportError(f"[transport] expectile must be in [0, 1) and expectile_coef >= 0, "
                                  f"got {self.expectile}, {self.expectile_coef}")
