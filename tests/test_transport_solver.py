@@ -44,6 +44,17 @@ def test_reverse_solve_learns_the_map_as_a_plain_gradient(ridge2, reverse_map, t
     np.testing.assert_array_equal(again.transport(xt[:100]), reverse_map.transport(xt[:100]))
 
 
+def test_recommended_options_on_a_reverse_solve(ridge2):
+    """The options recommended for multimodal pairs together (buffer warm start, warm-up, mean-curvature
+    checkpoint rule) still learn the non-linear part at tiny size, and the checkpoint is not stuck at the start."""
+    _, x, y, xt, tx = ridge2
+    A, b = gaussian_map_from_samples(x, y)
+    m = fit(x, y, profile="tiny", seed=0, progress=False, direction="reverse", conj_warm="buffer", warmup_steps=50,
+            val_curvature="mean", conj_mask_tol=0.05)
+    assert m.history["best_step"][0] > 0
+    assert l2_uvp(m.transport(xt), tx, y) < 0.5 * l2_uvp(xt @ A.T + b, tx, y)
+
+
 def _bent_icnn(dim: int, seed: int) -> ICNN:
     torch.manual_seed(seed)
     return ICNN(ICNNConfig(dim=dim, width=32, neural_init=4.0, quad_rank=1))
@@ -107,6 +118,7 @@ def test_new_options_validate():
     x = np.random.default_rng(0).normal(size=(500, 2))
     for bad, match in [({"direction": "sideways"}, "direction"), ({"conj_solver": "newton"}, "conj_solver"),
                        ({"expectile": 1.5}, "expectile"), ({"potential": "kan"}, "potential"),
-                       ({"betas": [0.9]}, "betas")]:
+                       ({"betas": [0.9]}, "betas"), ({"conj_warm": "cold"}, "conj_warm"),
+                       ({"val_curvature": "max"}, "val_curvature"), ({"conj_mask_tol": -1}, "conj_mask_tol")]:
         with pytest.raises(TransportError, match=match):
             fit(x, x, profile="tiny", progress=False, **bad)
