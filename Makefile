@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 PROFILE ?= cpu
 DEVICE  ?= cpu
 
-.PHONY: install test book clean-build bench
+.PHONY: install test book notebooks stages clean-build bench
 
 install: $(STAMP)
 	@# Debian's chromium for the browser test (tests/test_book_browser.py); quick no-op when present
@@ -26,6 +26,14 @@ test: install
 book: install
 	$(BIN)/mindgap run --profile $(PROFILE) --device $(DEVICE)
 	$(BIN)/mindgap book --profile $(PROFILE)
+
+# the chapters are edited as jupytext py:percent files; this refreshes their .ipynb twins (outputs stay empty)
+notebooks: install
+	$(BIN)/jupytext --update --to ipynb book/[0-9][0-9]_*.py
+
+# the dry run: every stage of the book with its key and cache status
+stages: install
+	$(BIN)/mindgap stages --profile $(PROFILE) --device $(DEVICE)
 
 bench: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mindgap_lib import dataset, generate, io
-from mindgap_lib.schema import CLASSES
+from mindgap_lib.generation import dataset, generate
+from mindgap_lib.jetclass import io
+from mindgap_lib.jetclass.schema import CLASSES
 
 
 def bare_pythia(n_events: int, seed: int) -> tuple[float, float]:

@@ -68,7 +68,7 @@ def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, step
     A, b = gaussian_map_from_samples(x, y)
     row = {"pair": name, "dim": dim, "identity": l2_uvp(xt, tx, y), "gaussian": l2_uvp(xt @ A.T + b, tx, y)}
     t0 = time.perf_counter()
-    m = fit(x, y, profile=profile, seed=0, progress=False, **((preset or {}) | ({"steps": steps} if steps else {})))
+    m = fit(x, y, transport_config(profile, **((preset or {}) | ({"steps": steps} if steps else {}))), seed=0, progress=False)
     row["time"] = time.perf_counter() - t0
     mapped = m.transport(xt)
     k = m.history["step"].index(m.history["best_step"][0])
@@ -80,7 +80,7 @@ def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, step
             "sinkhorn_fit": sinkhorn_divergence(mapped, y, n=1000), "sinkhorn_true": sinkhorn_divergence(tx, y, n=1000)}
     if textbook:
         t0 = time.perf_counter()
-        tb = fit(x, y, profile=profile, seed=0, progress=False, max_time_s=row["time"], **TEXTBOOK)
+        tb = fit(x, y, transport_config(profile, max_time_s=row["time"], **TEXTBOOK), seed=0, progress=False)
         row |= {"textbook": l2_uvp(tb.transport(xt), tx, y), "textbook_time": time.perf_counter() - t0}
     if ott:
         cfg = transport_config(profile)

@@ -5,7 +5,7 @@ Usage:
         [--set key=value ...] [--audit] [--out benchmarks/results_transport_w2bench.md] [--json OUT.json]
 
 For each dimension: the pair is rebuilt from the vendored potentials (``benchmarks/w2bench``), we draw
-``--samples`` independent points per side (seed 1), fit ``fit(x, y, profile="cpu", **preset)`` with one
+``--samples`` independent points per side (seed 1), fit ``fit(x, y, transport_config("cpu", **preset))`` with one
 torch thread, and score the map as the repository's ``src/metrics.py`` does: forward L2-UVP =
 100·E‖T̂(x) − T*(x)‖² / Var(Q) on 4096 fresh input points, Var(Q) the summed per-dimension variance of
 2¹⁴ mapped points. Identity and the linear (Bures) baseline are scored the same way. ``--audit``
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mindgap_lib.transport import fit
+from mindgap_lib.transport import fit, transport_config
 from mindgap_lib.transport.audit import audit_map
 from mindgap_lib.transport.w2bench import benchmark_l2_uvp, linear_baseline, mix3tomix10_pair
 
@@ -65,7 +65,7 @@ def bench_dim(dim: int, samples: int, overrides: dict, audit: bool) -> dict:
     row = {"dim": dim, "samples": samples, "identity": benchmark_l2_uvp(pair, xt, txt),
            "linear": benchmark_l2_uvp(pair, linear_baseline(pair)(xt), txt)}
     wall, cpu = time.perf_counter(), time.process_time()
-    tmap = fit(x, y, profile="cpu", seed=0, progress=False, threads=1, **overrides)
+    tmap = fit(x, y, transport_config("cpu", threads=1, **overrides), seed=0, progress=False)
     row |= {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
             "ours": benchmark_l2_uvp(pair, tmap.transport(xt), txt), "steps": tmap.config["steps"],
             "best_step": tmap.history["best_step"][0], "config": {k: tmap.config[k] for k in overrides}}

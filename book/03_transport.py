@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # The optimal transport map
+# # 3. The optimal transport map
 #
 # The calibration is a map $T$ that moves every simulated latent vector $x \sim P$ (the *source*)
 # so that the moved vectors follow the data distribution $Q$ (the *target*), while moving them as
@@ -62,10 +62,8 @@
 profile = "cpu"
 device = "cpu"
 build_dir = "build"
-layer = "z128"      # which latent array to calibrate
-seed = 0
 example_pair = "ridge"  # the 2-d example drawn below: "ridge" (non-linear map) or "gaussian"
-also_fit = ["z128_post"]  # maps the later chapters use (04, 05), fitted side by side with this one ([] to skip)
+also_post = True        # also fit the post-GELU map that chapters 04 and 05 use, side by side with this one
 
 # %%
 import json
@@ -77,12 +75,16 @@ from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 
 import mindgap_lib
-from mindgap_lib import pipeline
-from mindgap_lib.plotting import COLORS, setup_plotly
-from mindgap_lib.transport import TransportMap, transport_config
+from mindgap_lib.build import Build
+from mindgap_lib.config import load_profile
+from mindgap_lib.plots.style import COLORS, setup_plotly
+from mindgap_lib.tagger.config import layers_of
 
 setup_plotly()
-cfg = transport_config(profile)
+prof = load_profile(profile)
+build = Build(prof, build_dir, device)
+cfg = prof.transport
+layers = layers_of(prof.tagger.model)
 print(cfg)
 
 # %% [markdown]
@@ -97,10 +99,10 @@ print(cfg)
 # reproduces it. The score is the **L2-UVP**, $100\,\mathbb{E}\lVert\hat T(x) - T^\star(x)\rVert^2 /
 # \mathrm{tr\,Cov}(Q)$, in percent. We also give exact $W_2$ on subsamples (POT `emd2`) and the
 # Sinkhorn divergence between $\hat T_\# P$ and $Q$, next to the same numbers for the true map (the
-# sampling floor). Sizes come from the profile (`check_dims`, `check_samples`, `check_steps`).
+# sampling floor). Sizes come from the profile's `[known_maps]` section.
 
 # %%
-results = pipeline.ensure_known_maps(profile, build_dir=build_dir, seed=seed, device=device)  # cached per configuration
+results = build.ensure("known_maps").results(device=device)  # a cached stage
 cols = [("pair", "{}"), ("dim", "{}"), ("l2_uvp_identity", "{:.1f}"), ("l2_uvp_gaussian", "{:.2f}"),
         ("l2_uvp", "{:.2f}"), ("l2_uvp_bare_grad_g", "{:.2f}"), ("w2_emd_fit", "{:.3f}"), ("w2_emd_true", "{:.3f}"),
         ("sinkhorn_fit", "{:.3g}"), ("sinkhorn_true", "{:.3g}"), ("train_time_s", "{:.0f}")]
@@ -151,20 +153,27 @@ fig.show()
 # %% [markdown]
 # ## The map on the tagger's latent space
 #
-# Now the real thing: source = the nominal simulation's QCD jets, target = the "data-like" variation,
-# both as the tagger's 128-d `z128` latents (chapter 02). The pipeline fits the map once per
-# configuration and caches it; the maps of `also_fit` (used in chapters 04 and 05) are fitted at the
-# same time in a second process, as each fit runs on one core.
+# Now the real thing: source = the nominal simulation's QCD multijet jets, target = the "data-like"
+# variation, both as the tagger's first head layer (chapter 02). Each sample is cut once into *fit* rows
+# (half of it, `[split]`), the only jets the map ever sees, and *eval* rows, which the next chapters use
+# to judge it. The map is fitted once per configuration and cached; the post-GELU map used in chapters
+# 04 and 05 is fitted at the same time in a second process, as each fit runs on one core.
 
 # %%
-latents_dir = pipeline.ensure_latents(profile, build_dir=build_dir, device=device)
-fits = [(name, "target") for name in [layer, *also_fit]]
-transport_dir = pipeline.ensure_transports(profile, build_dir=build_dir, device=device, fits=fits, seed=seed)[0]
-metrics = json.loads((Path(transport_dir) / "metrics.json").read_text())
-tmap = TransportMap.load(Path(transport_dir) / "map", device=device)
-source = np.load(Path(latents_dir) / "source.npz")[layer]
-target = np.load(Path(latents_dir) / "target.npz")[layer]
-calibrated = np.load(Path(transport_dir) / "calibrated.npz")[layer]
+layer = layers.z
+fits = [build.ref("transport", layer=name) for name in [layer, *([layers.z_post] if also_post else [])]]
+transport = build.ensure_many(fits, workers=2)[0]
+metrics = transport.metrics()
+tmap = transport.map(device)
+latents = {v: build.ensure("latents", variation=v) for v in ("nominal", "target")}
+from mindgap_lib.splits import calibration_rows
+
+source_all = latents["nominal"].arrays((layer,))[layer]
+target_all = latents["target"].arrays((layer,))[layer]
+ev_s = calibration_rows(len(source_all), prof.split, "nominal").eval
+ev_t = calibration_rows(len(target_all), prof.split, "target").eval
+source, target = source_all[ev_s], target_all[ev_t]  # every figure below: jets the map never saw
+calibrated = transport.calibrated()[ev_s]
 print(json.dumps(metrics, indent=1))
 
 # %% [markdown]
@@ -194,8 +203,8 @@ fig.show()
 # %% [markdown]
 # ### Per-dimension before / after
 #
-# Mean and standard deviation of every latent dimension: source and calibrated against target.
-# A good map puts the red points on the diagonal.
+# Mean and standard deviation of every latent dimension on the eval jets: source and calibrated against
+# target. A good map puts the red points on the diagonal.
 
 # %%
 fig = make_subplots(rows=1, cols=2, subplot_titles=("per-dimension mean", "per-dimension std"))
@@ -256,10 +265,11 @@ display(Markdown(f"The map acts in **{kept}** of the {source.shape[1]} direction
 shift_before = float(np.mean(np.abs(source.mean(0) - target.mean(0)) / (target.std(0) + 1e-9)))
 shift_after = float(np.mean(np.abs(calibrated.mean(0) - target.mean(0)) / (target.std(0) + 1e-9)))
 numbers = {
+    "layer": layer, "n_fit": [metrics["n_fit_source"], metrics["n_fit_target"]], "n_eval": [len(source), len(target)],
     "known_maps": [r.row for r in results],
     "w2_init": metrics["w2_init"], "w2": metrics["w2"], "train_time_s": metrics["train_time_s"],
     "mean_shift_over_std_before": shift_before, "mean_shift_over_std_after": shift_after,
     "best_step": metrics["best_step"], "map_dims": kept,
 }
 print(json.dumps(numbers, indent=1, default=float))
-pipeline.save_chapter_numbers(profile, build_dir, "03_transport", numbers)
+build.save_numbers("03_transport", numbers)

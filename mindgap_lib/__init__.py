@@ -1,8 +1,13 @@
-"""mindgap: reproduce "Mind the Gap: Navigating Inference with Optimal Transport Maps" end to end."""
+"""mindgap: reproduce "Mind the Gap: Navigating Inference with Optimal Transport Maps" end to end.
 
-from .config import load_profile, section
-from .io import JetFileError, read_jets, write_jets
-from .schema import CLASSES
+The package follows the pipeline: :mod:`.generation` (Pythia 8 + fastjet + detector) writes
+:mod:`.jetclass` files; :mod:`.tagger` trains the transformer and extracts its latents;
+:mod:`.transport` fits the optimal-transport map; :mod:`.evaluate` judges the calibration;
+:mod:`.build` caches the stages and builds the book; :mod:`.plots` draws the chapters' figures.
+"""
 
-__all__ = ["CLASSES", "JetFileError", "load_profile", "read_jets", "section", "write_jets"]
-__version__ = "0.1.0"
+from .config import Profile, load_profile
+from .errors import MindgapError, ProfileError
+
+__all__ = ["MindgapError", "Profile", "ProfileError", "load_profile"]
+__version__ = "0.2.0"

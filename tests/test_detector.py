@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mindgap_lib import detector
-from mindgap_lib.variations import PRESETS, UnknownVariationError, Variation, get_variation, ip_worsening
+from mindgap_lib.generation import detector
+from mindgap_lib.generation.variations import PRESETS, UnknownVariationError, Variation, get_variation, ip_worsening
 
 
 def test_resolution_tables_follow_the_delphes_card():
@@ -61,13 +61,17 @@ def test_target_widens_ip_resolution_by_the_configured_factor(pt, eta):
     expected = 1 + ip_worsening(np.array([pt]), np.array([eta]), 0.1, 0.3)[0]
     assert np.std(nominal[0]) / sigma == pytest.approx(1.0, rel=0.03)
     assert np.std(target[0]) / np.std(nominal[0]) == pytest.approx(expected, rel=0.03)
-    assert np.std(target[2]) / np.std(nominal[2]) == pytest.approx(expected, rel=0.03)
-    # reconstruction reports the nominal resolution unless asked to follow the worsening
-    assert np.all(target[1] == sigma)
-    updated = detector.smear_impact_parameters(pts[:5], etas[:5], zero[:5], zero[:5],
-                                               Variation(ip_smear_min=0.1, ip_smear_max=0.3, ip_update_errors=True),
-                                               np.random.default_rng(3))
-    assert updated[1] == pytest.approx(np.full(5, sigma * expected))
+    assert np.std(target[2]) / np.std(nominal[2]) == pytest.approx(1.0, rel=0.03)  # dz untouched (the paper's)
+    # the stored error follows the worsened width (Delphes), unless the variant keeps nominal errors
+    assert target[1] == pytest.approx(np.full(n, sigma * expected))
+    assert np.all(target[3] == nominal[3])
+    kept = detector.smear_impact_parameters(pts[:5], etas[:5], zero[:5], zero[:5],
+                                            get_variation("target_nominal_errors"), np.random.default_rng(3))
+    assert np.all(kept[1] == sigma)
+    both = detector.smear_impact_parameters(pts, etas, zero, zero,
+                                            Variation(ip_smear_min=0.1, ip_smear_max=0.3, smear_dz=True),
+                                            np.random.default_rng(4))
+    assert np.std(both[2]) / np.std(nominal[2]) == pytest.approx(expected, rel=0.03)
 
 
 def _event(n_events=200, seed=0):
@@ -111,13 +115,13 @@ def test_detector_knobs_move_the_response():
 
 
 def test_variation_presets_and_errors():
-    assert set(PRESETS) == {"nominal", "target", "ip_only", "scale_only", "ip10", "ip20", "ip30", "ip100", "ip300"}
+    assert set(PRESETS) == {"nominal", "target", "target_nominal_errors", "ip_only", "scale_only", "ip10", "ip20", "ip30", "ip100", "ip300"}
     target = get_variation("target")
     assert (target.ip_smear_min, target.ip_smear_max, target.mu_r, target.mu_f) == (0.1, 0.3, 2.0, 2.0)
     assert get_variation("ip20").ip_factor(np.array([1.0, 500.0]), np.array([0.0, 2.0])) == pytest.approx([1.2, 1.2])
     lines = target.pythia_settings()
-    for name in ("SigmaProcess:renormMultFac = 2", "SigmaProcess:factorMultFac = 2", "TimeShower:renormMultFac = 2",
-                 "SpaceShower:renormMultFac = 2", "SpaceShower:factorMultFac = 2"):
+    for name in ("SigmaProcess:renormMultFac = 4", "SigmaProcess:factorMultFac = 4", "TimeShower:renormMultFac = 4",
+                 "SpaceShower:renormMultFac = 4", "SpaceShower:factorMultFac = 4"):  # MultFac = mu^2
         assert name in lines
     with pytest.raises(UnknownVariationError, match="tagret.*nominal, target"):
         get_variation("tagret")

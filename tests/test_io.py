@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import uproot
 
-from mindgap_lib import generate, io, schema
+from mindgap_lib.generation import generate
+from mindgap_lib.jetclass import io, schema
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,7 @@ def test_metadata_records_config_seed_and_versions(shard):
 
 
 def _jets(n=3, **replace):
+    """Valid jets: finite values, one-hot labels, jet_nparticles equal to the particle counts."""
     rng = np.random.default_rng(0)
     counts = np.array([2, 0, 3])[:n]
     out = {}
@@ -56,6 +58,9 @@ def _jets(n=3, **replace):
             out[branch] = ak.unflatten(rng.normal(size=int(counts.sum())).astype(dtype), counts)
         else:
             out[branch] = rng.normal(size=n).astype(dtype)
+    for i, label in enumerate(schema.LABELS):
+        out[label] = (np.arange(n) % len(schema.LABELS) == i).astype(schema.BRANCHES[label])
+    out["jet_nparticles"] = counts.astype(schema.BRANCHES["jet_nparticles"])
     out.update(replace)
     return out
 
@@ -88,6 +93,35 @@ def test_truncated_file(tmp_path):
         io.read_jets(cut)
 
 
+TRUNCATED_NOT_WRAPPED = pytest.mark.xfail(strict=True, reason=(
+    "library bug: mindgap_lib/jetclass/io.py _open_tree (line ~97) reads `fin[TREE]` (and `TREE in fin`) outside its "
+    "try, so a file cut before its TTree gives uproot's raw OSError; and every JetFileError built from an uproot "
+    "error carries that error's multi-line text. Fix: move both into the try, and collapse whitespace of the "
+    "wrapped message (' '.join(str(err).split()))"))
+ONE_LINE_ONLY = pytest.mark.xfail(strict=True, reason=(
+    "library bug: mindgap_lib/jetclass/io.py wraps uproot's multi-line OSError text ('expected Chunk of length "
+    "...,\\nreceived ... bytes\\nfor file path ...') into JetFileError verbatim (read_metadata line ~146, "
+    "read_jets line ~133): the command line prints it over three lines. Fix: ' '.join(str(err).split())"))
+
+
+@pytest.mark.parametrize("reader", ["read_metadata", "read_jets"])
+@pytest.mark.parametrize("fraction", [pytest.param(0.1, marks=TRUNCATED_NOT_WRAPPED),
+                                      pytest.param(0.3, marks=TRUNCATED_NOT_WRAPPED),
+                                      pytest.param(0.5, marks=ONE_LINE_ONLY),
+                                      pytest.param(0.7, marks=ONE_LINE_ONLY)])
+def test_a_truncated_file_is_a_one_line_jet_file_error(tmp_path, reader, fraction):
+    """Cut anywhere, a file is a JetFileError naming it, on one line (the CLI prints it as it is)."""
+    good = io.write_jets(tmp_path / "good.root", _jets(), {"seed": 1})
+    blob = good.read_bytes()
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(blob[: int(len(blob) * fraction)])
+    with pytest.raises(io.JetFileError) as err:
+        getattr(io, reader)(cut)
+    msg = str(err.value)
+    assert str(cut) in msg
+    assert "\n" not in msg, msg
+
+
 def test_missing_tree_branch_and_wrong_dtype(tmp_path):
     jets = {k: v for k, v in _jets().items() if not schema.is_jagged(k)}
     other = _write_raw(tmp_path / "other.root", jets, tree="events")
@@ -111,6 +145,49 @@ def test_writer_refuses_incomplete_jets_and_leaves_nothing(tmp_path):
     with pytest.raises(io.JetFileError, match="jet_pt"):
         io.write_jets(tmp_path / "y.root", bad)
     assert not list(tmp_path.iterdir())
+
+
+def test_writer_refuses_invalid_values_and_names_them(tmp_path):
+    flat = ak.to_numpy(ak.flatten(_jets()["part_d0val"])).copy()
+    flat[1] = np.nan
+    bad = _jets(part_d0val=ak.unflatten(flat, [2, 0, 3]))
+    with pytest.raises(io.JetFileError, match=r"part_d0val.*non-finite"):
+        io.write_jets(tmp_path / "nan.root", bad)
+    two = _jets()
+    two["label_Hbb"] = np.ones(3, schema.BRANCHES["label_Hbb"])
+    with pytest.raises(io.JetFileError, match="one-hot"):
+        io.write_jets(tmp_path / "labels.root", two)
+    with pytest.raises(io.JetFileError, match="jet_nparticles"):
+        io.write_jets(tmp_path / "counts.root", _jets(jet_nparticles=np.array([2, 1, 3], np.int32)))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad, branch", [
+    ("nan_pt", "jet_pt"),
+    pytest.param("two_labels", "label_QCD", marks=pytest.mark.xfail(strict=True, reason=(
+        "library bug: mindgap_lib/jetclass/io.py _validate (line ~40) says 'labels must be one-hot (exactly one "
+        "label_* per jet)' without naming which label branches a bad jet sets; name them, e.g. 'jet 1 sets "
+        "label_QCD and label_Hbb'"))),
+    ("counts", "jet_nparticles")])
+def test_writer_names_the_branch_of_a_bad_value(tmp_path, bad, branch):
+    """NaN jet_pt, two labels on one jet, jet_nparticles != the constituents: a one-line JetFileError naming the
+    branch and the file; nothing written, not even a temporary."""
+    jets = _jets()
+    if bad == "nan_pt":
+        jets["jet_pt"] = np.array([500.0, np.nan, 700.0], np.float32)
+    elif bad == "two_labels":
+        jets["label_QCD"] = np.ones(3, schema.BRANCHES["label_QCD"])  # jet 1 is already label_Hbb
+        assert jets["label_Hbb"][1] == 1
+    else:
+        jets["jet_nparticles"] = np.array([2, 0, 4], schema.BRANCHES["jet_nparticles"])  # jet 2 has 3
+    target = tmp_path / "out" / "bad.root"
+    with pytest.raises(io.JetFileError) as err:
+        io.write_jets(target, jets)
+    msg = str(err.value)
+    assert branch in msg and str(target) in msg and "\n" not in msg, msg
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    if bad == "two_labels":
+        assert "label_Hbb" in msg
 
 
 def test_round_trip_preserves_values(tmp_path):

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 
 import awkward as ak
 import numpy as np
 import pytest
 import torch
 
-from mindgap_lib import cli
-from mindgap_lib.config import ProfileError
-from mindgap_lib.io import read_jets, write_jets
-from mindgap_lib.schema import BRANCHES, CLASSES
+from mindgap_lib.cli.main import main as cli
+from mindgap_lib.config import ProfileError, load_profile
+from mindgap_lib.errors import MindgapError
+from mindgap_lib.jetclass.io import read_jets, write_jets
+from mindgap_lib.jetclass.schema import BRANCHES, CLASSES
 from mindgap_lib.tagger import (FeatureError, Tagger, TaggerConfig, TaggerError, extract_latents, load,
-                                load_features, predict, train_tagger)
+                                load_features, predict, save_tagger, train_tagger)
 from mindgap_lib.tagger.checkpoint import read_checkpoint
+from mindgap_lib.tagger.config import layers_of
+
+TINY = load_profile("tiny").tagger  # the [tagger] section: .model and .train
 
 pytestmark = pytest.mark.slow
 TOL = 1e-5
@@ -34,29 +39,33 @@ def one_thread():
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, one_thread):
     """The tiny profile's dataset, made once by the real generator."""
-    from mindgap_lib.dataset import generate_dataset
+    from mindgap_lib.generation.dataset import generate_dataset
 
     out = tmp_path_factory.mktemp("data")
-    generate_dataset("tiny", out, workers=1, progress=False)
+    # the tiny profile's training jets; fewer calibration jets (only the latents tests read them)
+    generate_dataset(load_profile("tiny").generate.replace(calib_jets=100), out, workers=1, progress=False)
     return out
 
 
 @pytest.fixture(scope="module")
 def train_files(data_dir):
-    from mindgap_lib.dataset import files
+    from mindgap_lib.generation.dataset import files
 
     return files(data_dir, "train", "nominal")
 
 
 @pytest.fixture(scope="module")
 def feats(train_files):
-    return load_features(train_files, num_particles=32)
+    from mindgap_lib.tagger.features import fit_input_transform
+
+    raw = load_features(train_files, num_particles=32)
+    return raw.transformed(fit_input_transform(raw.particles.numpy(), raw.mask.numpy(), n_knots=64))
 
 
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tagger")
-    metrics = train_tagger("tiny", data_dir, out, progress=False)
+    metrics = train_tagger(TINY, data_dir, out, progress=False)
     return out, metrics
 
 
@@ -85,7 +94,11 @@ def test_features_are_sorted_masked_and_labelled(feats, train_files):
     assert bool(torch.isfinite(feats.particles).all()) and float(feats.particles.abs().max()) <= 5.0
 
 
-def test_nan_input_names_the_branch(train_files, tmp_path):
+def test_nan_input_names_the_branch(train_files, tmp_path, monkeypatch):
+    """A foreign file with a NaN (ours refuse to write one) is named with its branch when read."""
+    import mindgap_lib.jetclass.io as jio
+
+    monkeypatch.setattr(jio, "_validate", lambda *a, **k: None, raising=False)
     jets = read_jets(train_files[0])
     arrays = {b: jets[b] for b in BRANCHES}
     flat = ak.flatten(arrays["part_d0val"]).to_numpy().copy()
@@ -110,6 +123,7 @@ def test_permutation_padding_and_batching_do_not_change_outputs(feats):
                                 "mask": torch.cat([batch["mask"], torch.zeros(12, 9, dtype=torch.bool)], 1)})
         single = torch.cat([model.latents(feats.batch(torch.tensor([i])))["logits"] for i in range(12)])
         moved = model.latents({**batch, "jets": batch["jets"] + 1.0})["z128"]
+    assert model.head.names == layers_of(128) and set(ref) == set(layers_of(128).all)
     for key in ref:
         torch.testing.assert_close(permuted[key], ref[key], atol=TOL, rtol=TOL)
         torch.testing.assert_close(padded[key], ref[key], atol=TOL, rtol=TOL)
@@ -117,15 +131,23 @@ def test_permutation_padding_and_batching_do_not_change_outputs(feats):
     assert float((moved - ref["z128"]).abs().max()) > 1e-2  # the jet features do reach the latents (FiLM)
 
 
-def test_head_from_z128_reproduces_the_latents(feats):
+def test_head_from_either_first_layer_reproduces_the_latents(feats):
     model = _random_model()
     with torch.no_grad():
         lat = model.latents(feats.batch(torch.arange(20)))
-        again = model.head_from_z128(lat["z128"])
+        from_z = model.head.from_layer("z128", lat["z128"])
+        from_post = model.head.from_layer("z128_post", lat["z128_post"])
     assert set(lat) == {"z128", "z128_post", "penultimate", "logits"}
     assert lat["z128"].shape == (20, 128) and lat["penultimate"].shape == (20, 128) and lat["logits"].shape == (20, 10)
-    assert torch.equal(again["penultimate"], lat["penultimate"]) and torch.equal(again["logits"], lat["logits"])
+    for again in (from_z, from_post):
+        assert set(again) == {"penultimate", "logits"}
+        torch.testing.assert_close(again["penultimate"], lat["penultimate"])
+        torch.testing.assert_close(again["logits"], lat["logits"])
     torch.testing.assert_close(lat["z128_post"], torch.nn.functional.gelu(lat["z128"]))
+    with pytest.raises(ValueError, match="penultimate"):
+        model.head.from_layer("penultimate", lat["penultimate"])
+    narrow = Tagger(TaggerConfig(num_particles=8, dim=8, num_layers=1, num_heads=2, head_layers=2, head_width=16))
+    assert narrow.head.names.z == "z16" and narrow.head.names.z_post == "z16_post"  # names follow the width
 
 
 def test_every_parameter_gets_a_gradient(feats):
@@ -155,30 +177,90 @@ def test_load_round_trip_reproduces_the_test_scores(trained, data_dir):
     model = load(out)
     assert not model.training
     scores = np.load(out / "test_scores.npz")
-    from mindgap_lib.tagger.train import _split, _train_files, tagger_config
+    from mindgap_lib.tagger.train import _split, _train_files
 
-    cfg, tcfg = tagger_config("tiny")
-    feats = load_features(_train_files(data_dir), cfg.num_particles)
-    test = _split(len(feats), tcfg, seed=0)["test"]
+    feats = load_features(_train_files(data_dir), TINY.model.num_particles, transform=model.input_transform)
+    test = _split(len(feats), TINY.train, seed=0)["test"]
     np.testing.assert_allclose(predict(model, feats, test)["logits"], scores["logits"], atol=TOL, rtol=TOL)
 
 
-def test_resume_after_interruption_finishes_like_an_uninterrupted_run(trained, data_dir, tmp_path):
+def _default_sigint() -> None:  # the child handles SIGINT even when the test runs in a background job
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_a_killed_train_tagger_command_resumes_to_the_same_tagger(trained, data_dir, tmp_path, how):
+    """`mindgap train-tagger` stopped by a real signal once its first checkpoint exists: no tagger.pt, a loadable
+    checkpoint (SIGINT: at the step it was interrupted, and one line saying so); the rerun resumes from it and
+    ends with the weights and test scores of the uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "t"
+    script = Path(sys.executable).with_name("mindgap")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "mindgap_lib.cli.main"]
+    proc = subprocess.Popen([*cmd, "train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(out),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint.pt").is_file():  # written at step 20 of 60 (checkpoint_every)
+        assert proc.poll() is None, f"train-tagger ended ({proc.returncode}) before its first checkpoint: " \
+                                    f"{proc.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT) if how == "SIGINT" else proc.kill()
+    _, stderr = proc.communicate(timeout=120)
+    assert not (out / "tagger.pt").exists(), "the signal came after the end of training: nothing was interrupted"
+    temporaries = sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp"))
+    if how == "SIGINT":
+        assert proc.returncode == 130, stderr
+        assert stderr.splitlines() == ["mindgap train-tagger: interrupted; finished outputs are kept"], stderr
+        assert temporaries == []
+    else:
+        assert proc.returncode == -signal.SIGKILL and len(temporaries) <= 1
+    step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]  # complete and loadable
+    assert 20 <= step < TINY.train.steps
+
+    assert cli(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(out), "--quiet"]) == 0
+    assert not (out / "checkpoint.pt").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == temporaries
     ref_out, ref = trained
-    part = train_tagger("tiny", data_dir, tmp_path, progress=False, stop_after=25)
-    assert part == {"complete": False, "step": 25}
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 25
-    assert not (tmp_path / "tagger.pt").exists()
-    done = train_tagger("tiny", data_dir, tmp_path, progress=False)
-    assert done["complete"] and [h["step"] for h in done["history"]] == [h["step"] for h in ref["history"]]
-    np.testing.assert_allclose(np.load(tmp_path / "test_scores.npz")["logits"],
-                               np.load(ref_out / "test_scores.npz")["logits"], atol=1e-4, rtol=1e-4)
+    done = json.loads((out / "metrics.json").read_text())
+    strip = lambda history: [{k: v for k, v in h.items() if k != "train_loss"} for h in history]  # noqa: E731
+    assert done["complete"] and strip(done["history"]) == strip(json.loads((ref_out / "metrics.json").read_text())[
+        "history"])  # (train_loss after a resume: test_resume_between_evaluations_keeps_the_recorded_train_loss)
+    got, want = read_checkpoint(out)["state_dict"], read_checkpoint(ref_out)["state_dict"]
+    assert set(got) == set(want)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-6, atol=1e-7, msg=name)
+    for key in ("logits", "z", "labels"):
+        np.testing.assert_allclose(np.load(out / "test_scores.npz")[key], np.load(ref_out / "test_scores.npz")[key],
+                                   rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/tagger/train.py _loop keeps the per-step losses since "
+                   "the last evaluation in a local list that the checkpoint does not hold, so a run resumed between two "
+                   "evaluations records at the next one the mean of the steps after the resume only (step 30: 1.781 "
+                   "instead of 1.842 when stopped at 25; the weights are identical); put `losses` in the saved state")
+def test_resume_between_evaluations_keeps_the_recorded_train_loss(trained, data_dir, tmp_path):
+    """A stop between two evaluations (25: they come every 10 steps) and a resume give the uninterrupted history."""
+    assert train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=25) == {"complete": False, "step": 25}
+    done = train_tagger(TINY, data_dir, tmp_path, progress=False)
+    assert done["history"] == trained[1]["history"]
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(data_dir, tmp_path):
-    train_tagger("tiny", data_dir, tmp_path, progress=False, stop_after=3)
+    train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=3)
     with pytest.raises(TaggerError, match="different configuration.*train"):
-        train_tagger("tiny", data_dir, tmp_path, progress=False, lr=1e-2)
+        train_tagger(TINY.replace(train=TINY.train.replace(lr=1e-2)), data_dir, tmp_path, progress=False)
+    # a speed-only field is not a different configuration: the run resumes
+    faster = TINY.replace(train=TINY.train.replace(threads=2))
+    assert train_tagger(faster, data_dir, tmp_path, progress=False, stop_after=4) == {"complete": False, "step": 4}
 
 
 def test_mismatched_checkpoint_config_is_named(trained, tmp_path):
@@ -197,12 +279,12 @@ def test_mismatched_checkpoint_config_is_named(trained, tmp_path):
 
 def test_bad_training_inputs_are_named(data_dir, tmp_path):
     with pytest.raises(TaggerError, match="does-not-exist"):
-        train_tagger("tiny", tmp_path / "does-not-exist", tmp_path / "out", progress=False)
+        train_tagger(TINY, tmp_path / "does-not-exist", tmp_path / "out", progress=False)
     with pytest.raises(ProfileError, match="stepz"):
-        train_tagger("tiny", data_dir, tmp_path / "out", progress=False, stepz=3)
+        TINY.train.replace(stepz=3)
     if not torch.cuda.is_available():
-        with pytest.raises(TaggerError, match="CUDA is not available"):
-            train_tagger("tiny", data_dir, tmp_path / "out", device="cuda", progress=False)
+        with pytest.raises(MindgapError, match="CUDA is not available"):
+            train_tagger(TINY, data_dir, tmp_path / "out", device="cuda", progress=False)
 
 
 # ---------------------------------------------------------------- latents and the command line
@@ -211,26 +293,85 @@ def test_latents_of_calibration_jets(trained, data_dir, tmp_path):
     info = extract_latents(trained[0], data_dir, tmp_path)
     assert set(info) == {"nominal", "target"}
     model = load(trained[0])
-    for variation, name in (("nominal", "source.npz"), ("target", "target.npz")):
+    for variation, name in (("nominal", "nominal.npz"), ("target", "target.npz")):
         z = np.load(tmp_path / name)
         n = info[variation]["n_jets"]
         assert n > 0 and z["z128"].shape == (n, 128) and z["logits"].shape == (n, 10) and z["jet_pt"].shape == (n,)
         assert all(z[k].dtype == np.float32 for k in z.files)
         assert ((z["jet_pt"] > 400) & (z["jet_pt"] < 1100)).all()
         with torch.no_grad():
-            head = model.head_from_z128(torch.from_numpy(z["z128"]))
+            head = model.head.from_layer("z128", torch.from_numpy(z["z128"]))
         np.testing.assert_allclose(head["logits"].numpy(), z["logits"], atol=TOL, rtol=TOL)
-    src, tgt = np.load(tmp_path / "source.npz"), np.load(tmp_path / "target.npz")
+    src, tgt = np.load(tmp_path / "nominal.npz"), np.load(tmp_path / "target.npz")
     assert not np.allclose(src["z128"].mean(0), tgt["z128"].mean(0))  # different jets, different latents
-    with pytest.raises(ValueError, match="calib/ip99"):
-        extract_latents(trained[0], data_dir, tmp_path, variations=("ip99",))
+    with pytest.raises(MindgapError, match="calib/ip99"):
+        extract_latents(trained[0], data_dir, tmp_path / "none", variations=("nominal", "ip99"))
+    assert not (tmp_path / "none" / "nominal.npz").exists()  # every input is checked before the slow part
 
 
 def test_command_line(trained, data_dir, tmp_path, capsys):
-    assert cli.main(["latents", "--tagger", str(trained[0]), "--data", str(data_dir), "--out", str(tmp_path / "lat")]) == 0
-    assert (tmp_path / "lat" / "source.npz").is_file() and (tmp_path / "lat" / "target.npz").is_file()
-    assert cli.main(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(tmp_path / "t"),
-                     "--quiet", "--set", "steps=4", "--set", "eval_every=2"]) == 0
+    assert cli(["latents", "--tagger", str(trained[0]), "--data", str(data_dir), "--out", str(tmp_path / "lat"),
+                "--variations", "target"]) == 0
+    assert (tmp_path / "lat" / "target.npz").is_file() and not (tmp_path / "lat" / "nominal.npz").exists()
+    assert cli(["train-tagger", "--profile", "tiny", "--data", str(data_dir), "--out", str(tmp_path / "t"),
+                "--quiet", "--set", "steps=4", "--set", "eval_every=2", "--set", "dim=16"]) == 0
     assert "accuracy" in capsys.readouterr().out
-    assert cli.main(["train-tagger", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t2")]) == 2
-    assert "missing" in capsys.readouterr().err
+    assert load(tmp_path / "t").config.dim == 16  # a [tagger.model] key, beside [tagger.train] ones
+    assert cli(["train-tagger", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t2")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and err.count("\n") == 1
+
+
+def test_input_transform_is_monotone_unit_normal_and_round_trips(tmp_path):
+    from mindgap_lib.tagger.features import IMPACT, PARTICLE_FEATURES, InputTransform, fit_input_transform
+
+    rng = np.random.default_rng(0)
+    raw = rng.standard_t(3, size=(400, 16, 17)).astype(np.float32) * 0.03  # heavy tails at the d0 scale
+    i_err, i_q = PARTICLE_FEATURES.index("d0err"), PARTICLE_FEATURES.index("charge")
+    raw[..., i_err] = rng.choice([0.011, 0.02, 0.035], size=raw.shape[:2])  # a resolution table: tied values
+    raw[..., i_q] = rng.choice([-1.0, 0.0, 1.0], size=raw.shape[:2])
+    mask = np.ones(raw.shape[:2], bool)
+    tf = fit_input_transform(raw, mask, n_knots=128)
+    out = tf(raw[mask], raw[mask][:, i_q] != 0)
+    i_d0 = PARTICLE_FEATURES.index("d0")
+    charged = raw[mask][:, i_q] != 0
+    x, y = raw[mask][charged, i_d0], out[charged, i_d0]
+    order = np.argsort(x)
+    assert np.all(np.diff(y[order]) >= 0)  # monotone
+    assert abs(np.mean(y)) < 0.05 and 0.9 < np.std(y) < 1.1  # the 0.03-wide core now has unit width
+    assert np.all(out[~charged][:, [PARTICLE_FEATURES.index(n) for n in IMPACT]] == 0)  # neutrals: centre
+    assert len(np.unique(out[charged, i_err])) == 3  # ties stay ties
+    # save/load through the checkpoint format (weights_only)
+    torch.save(tf.state(), tmp_path / "tf.pt")
+    back = InputTransform.from_state(torch.load(tmp_path / "tf.pt", weights_only=True))
+    assert np.array_equal(back(raw[mask], charged), out)
+    # a non-monotone state is refused
+    state = tf.state()
+    state["scores"][0] = state["scores"][0].flip(0)
+    with pytest.raises(FeatureError, match="monotone"):
+        InputTransform.from_state(state)
+
+
+def test_trained_input_transform_is_monotone_and_round_trips_through_the_checkpoint(trained, feats, tmp_path):
+    """Issue "paper-faithful target": the quantile transform is a monotone map stored with the weights."""
+    from mindgap_lib.tagger.features import PARTICLE_FEATURES
+
+    model = load(trained[0])
+    tf = model.input_transform
+    assert tf is not None and set(tf.names) <= set(PARTICLE_FEATURES)
+    for name, k, v in zip(tf.names, tf.knots, tf.scores):
+        assert np.all(np.diff(k) > 0) and np.all(np.diff(v) >= 0), name
+        assert v[-1] > v[0], f"{name}: a constant map"
+        grid = np.zeros((400, len(PARTICLE_FEATURES)), np.float32)
+        grid[:, PARTICLE_FEATURES.index(name)] = np.linspace(k[0] - 1, k[-1] + 1, 400)
+        y = tf(grid, np.ones(400, bool))[:, PARTICLE_FEATURES.index(name)]
+        assert np.all(np.diff(y) >= 0) and np.abs(y).max() <= 5.0, name
+    save_tagger(model, tmp_path / "again" / "tagger.pt")
+    back = load(tmp_path / "again")
+    for a, b in zip(tf.knots + tf.scores, back.input_transform.knots + back.input_transform.scores):
+        np.testing.assert_array_equal(a, b)
+    with torch.no_grad():
+        batch = feats.batch(torch.arange(16))
+        torch.testing.assert_close(back.latents(batch)["logits"], model.latents(batch)["logits"])
+    with pytest.raises(TaggerError, match="input transform"):
+        save_tagger(Tagger(model.config), tmp_path / "bare.pt")

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from mindgap_lib.transport import ICNN, ICNNConfig, TransportError, TransportMap, fit, gaussian_map_from_samples, l2_uvp
-from mindgap_lib.transport import ridge_pair
+from mindgap_lib.transport import ridge_pair, transport_config
+
+TINY = transport_config("tiny")
 from mindgap_lib.transport.audit import cyclical_monotonicity
 from mindgap_lib.transport.conjugate import lbfgs_conjugate
 from mindgap_lib.transport.dual import expectile_loss, solve_conjugate
@@ -25,7 +27,7 @@ def ridge2():
 @pytest.fixture(scope="module")
 def reverse_map(ridge2):
     _, x, y, _, _ = ridge2
-    return fit(x, y, profile="tiny", seed=0, progress=False, direction="reverse")
+    return fit(x, y, TINY.replace(direction="reverse"), seed=0, progress=False)
 
 
 def test_reverse_solve_learns_the_map_as_a_plain_gradient(ridge2, reverse_map, tmp_path):
@@ -49,8 +51,8 @@ def test_recommended_options_on_a_reverse_solve(ridge2):
     checkpoint rule) still learn the non-linear part at tiny size, and the checkpoint is not stuck at the start."""
     _, x, y, xt, tx = ridge2
     A, b = gaussian_map_from_samples(x, y)
-    m = fit(x, y, profile="tiny", seed=0, progress=False, direction="reverse", conj_warm="buffer", warmup_steps=50,
-            val_curvature="mean", conj_mask_tol=0.05)
+    m = fit(x, y, TINY.replace(direction="reverse", conj_warm="buffer", warmup_steps=50, val_curvature="mean",
+                               conj_mask_tol=0.05), seed=0, progress=False)
     assert m.history["best_step"][0] > 0
     assert l2_uvp(m.transport(xt), tx, y) < 0.5 * l2_uvp(xt @ A.T + b, tx, y)
 
@@ -121,4 +123,4 @@ def test_new_options_validate():
                        ({"betas": [0.9]}, "betas"), ({"conj_warm": "cold"}, "conj_warm"),
                        ({"val_curvature": "max"}, "val_curvature"), ({"conj_mask_tol": -1}, "conj_mask_tol")]:
         with pytest.raises(TransportError, match=match):
-            fit(x, x, profile="tiny", progress=False, **bad)
+            fit(x, x, TINY.replace(**bad), progress=False)

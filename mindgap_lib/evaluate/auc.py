@@ -17,7 +17,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .inputs import EvaluateError
+from .config import EvaluateError
 
 __all__ = ["AUC", "auc_with_error", "delong_variance", "bootstrap_error", "roc_points"]
 

@@ -1,8 +1,9 @@
-"""Many discriminators at once: one per (comparison, layer), with shared held-out rows.
+"""Many discriminators at once: one cross-fit per (comparison, layer), every fold its own job.
 
-Source and calibrated rows are the same jets (before/after T), so they share one split: the
-calibrated test rows are the images of the source test rows, and closure can be measured on
-jets that no discriminator (and no vertical weight) was trained on.
+Source and calibrated rows are the same jets (before/after T), so their cross-fits share the fold
+assignment: a calibrated jet is scored by a fit that never saw it, nor its uncalibrated self.
+The folds of all comparisons are independent jobs, run behind one progress bar or side by side
+in Dask processes; the results do not depend on how they were run.
 """
 
 from __future__ import annotations
@@ -11,76 +12,54 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from ..parallel import side_by_side
-from .discriminator import DiscriminatorConfig, DiscriminatorResult, Split, split_indices, train_discriminator
+from ..util.parallel import side_by_side
+from ..util.seeds import derive_seed
+from .config import DiscriminatorConfig
+from .discriminator import CrossFit, combine_folds, fit_fold
 
-__all__ = ["COMPARISONS", "EvalSplits", "make_splits", "Task", "standard_tasks", "run_discriminators"]
+__all__ = ["COMPARISONS", "Task", "standard_tasks", "run_discriminators"]
 
 COMPARISONS: tuple[str, ...] = ("source_vs_target", "calibrated_vs_target", "target_vs_target")
 
 
 @dataclass
-class EvalSplits:
-    """Row splits of the source (and calibrated), of the target, and of the target's two halves."""
-
-    source: Split
-    target: Split
-    half_a: np.ndarray        # target rows of the first half (null test)
-    half_b: np.ndarray
-    split_a: Split            # splits within each half, indices into half_a / half_b
-    split_b: Split
-
-
-def make_splits(n_source: int, n_target: int, cfg: DiscriminatorConfig, seed: int = 0) -> EvalSplits:
-    perm = np.random.default_rng(seed + 7).permutation(n_target)
-    half_a, half_b = np.sort(perm[: n_target // 2]), np.sort(perm[n_target // 2:])
-    return EvalSplits(
-        source=split_indices(n_source, cfg.val_fraction, cfg.test_fraction, seed),
-        target=split_indices(n_target, cfg.val_fraction, cfg.test_fraction, seed + 1),
-        half_a=half_a, half_b=half_b,
-        split_a=split_indices(len(half_a), cfg.val_fraction, cfg.test_fraction, seed + 2),
-        split_b=split_indices(len(half_b), cfg.val_fraction, cfg.test_fraction, seed + 3),
-    )
-
-
-@dataclass
 class Task:
-    """Tell `a` (label 0) from `b` (label 1), with fixed splits."""
+    """Tell `a` (label 0) from `b` (label 1); `stream` names the fold assignment (shared by paired tasks)."""
 
     a: np.ndarray
     b: np.ndarray
-    splits: tuple[Split, Split]
+    stream: str = ""
 
 
 def standard_tasks(source: Mapping[str, np.ndarray], calibrated: Mapping[str, np.ndarray],
-                   target: Mapping[str, np.ndarray], layers: tuple[str, ...], sp: EvalSplits) -> dict[tuple[str, str], Task]:
-    """The paper's three comparisons for each of `layers`."""
+                   target: Mapping[str, np.ndarray], null: Mapping[str, np.ndarray],
+                   layers: tuple[str, ...]) -> dict[tuple[str, str], Task]:
+    """The paper's comparisons for each of `layers`, plus the null (target against an independent target sample)."""
     tasks = {}
     for layer in layers:
-        tasks["source_vs_target", layer] = Task(source[layer], target[layer], (sp.source, sp.target))
-        tasks["calibrated_vs_target", layer] = Task(calibrated[layer], target[layer], (sp.source, sp.target))
-        tasks["target_vs_target", layer] = Task(target[layer][sp.half_a], target[layer][sp.half_b], (sp.split_a, sp.split_b))
+        tasks["source_vs_target", layer] = Task(source[layer], target[layer], f"source:{layer}")
+        tasks["calibrated_vs_target", layer] = Task(calibrated[layer], target[layer], f"source:{layer}")
+        tasks["target_vs_target", layer] = Task(null[layer], target[layer], f"null:{layer}")
     return tasks
 
 
-def run_discriminators(tasks: Mapping[tuple[str, str], Task], cfg: DiscriminatorConfig, seed: int = 0,
-                       device: str | torch.device = "cpu", progress: bool = True,
-                       workers: int = 1) -> dict[tuple[str, str], DiscriminatorResult]:
-    """Train one discriminator per task (each with its own seed): behind one progress bar, or in
-    `workers` Dask processes side by side (same results; ``cfg.threads`` torch threads each)."""
-    calls = [((task.a, task.b, cfg), {"seed": 1000 * seed + k, "device": str(device), "splits": task.splits})
-             for k, task in enumerate(tasks.values())]
-    if workers > 1:
+def run_discriminators(tasks: Mapping[tuple[str, ...], Task], cfg: DiscriminatorConfig, seed: int = 0,
+                       device: str = "cpu", progress: bool = True, workers: int = 1) -> dict[tuple[str, ...], CrossFit]:
+    """Cross-fit every task: ``cfg.folds`` fits each, `workers` at a time (Dask processes) or in turn."""
+    seeds = {key: derive_seed(seed, "discriminator", task.stream or "/".join(key)) for key, task in tasks.items()}
+    calls = [((task.a, task.b, k, cfg, seeds[key], str(device)), {})
+             for key, task in tasks.items() for k in range(cfg.folds)]
+    if workers > 1 and len(calls) > 1:
         if progress:
-            print(f"discriminators: {len(calls)} in {min(workers, len(calls))} processes", flush=True)
-        return dict(zip(tasks, side_by_side(train_discriminator, calls, workers)))
+            print(f"discriminators: {len(tasks)} comparisons x {cfg.folds} folds in {min(workers, len(calls))} "
+                  f"processes", flush=True)
+        fits = side_by_side(fit_fold, calls, workers)
+    else:
+        fits = [fit_fold(*args) for args, _ in tqdm(calls, desc="discriminators", disable=not progress)]
     out = {}
-    bar = tqdm(zip(tasks, calls), desc="discriminators", total=len(calls), disable=not progress)
-    for key, (args, kwargs) in bar:
-        bar.set_postfix_str(" ".join(key))
-        out[key] = train_discriminator(*args, **kwargs)
+    for i, (key, task) in enumerate(tasks.items()):
+        mine = fits[i * cfg.folds:(i + 1) * cfg.folds]
+        out[key] = combine_folds(len(task.a), len(task.b), mine, cfg, seeds[key])
     return out
-

@@ -1,56 +1,100 @@
-"""The ``[evaluate]`` profile section as dataclasses (discriminator sizes under ``[evaluate.discriminator]``)."""
+"""The ``[evaluate]`` (with ``[evaluate.discriminator]``) and ``[scan]`` profile sections."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from ..config import ProfileError, build_dataclass, section
-from .discriminator import DiscriminatorConfig
+from ..errors import MindgapError
+from ..util.sections import Section, speed_only
 
-__all__ = ["EvaluateConfig"]
+__all__ = ["EvaluateError", "DiscriminatorConfig", "EvaluateConfig", "ScanConfig"]
 
 
-@dataclass
-class EvaluateConfig:
+class EvaluateError(MindgapError, ValueError):
+    """An evaluation input that cannot be used: missing file or key, mismatched dimensions, bad value."""
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig(Section):
+    """The evaluation classifier (Table 3 of the paper for the ``paper`` profile; its lr is not given: 1e-3)."""
+
+    SECTION = "evaluate.discriminator"
+    layers: int = 4            # hidden Linear-LayerNorm-SiLU blocks
+    width: int = 512
+    epochs: int = 200
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 100        # early stopping: epochs without a better validation loss
+    val_fraction: float = 0.2  # of the training folds, for early stopping
+    folds: int = 3             # cross-fitting: each jet is scored by the one fit that did not train on it
+    whiten: bool = True        # whiten the inputs (every direction kept); False: scale each coordinate alone
+    whiten_floor: float = 1e-6  # eigenvalue floor of the whitening, as a fraction of the largest
+    auc_error: str = "delong"  # or "bootstrap"
+    bootstrap: int = 200       # resamples when auc_error = "bootstrap"
+    threads: int = speed_only(1)  # torch CPU threads per fit (0: leave torch's setting); small MLPs run
+                                  # fastest on one thread, and far faster on a busy shared machine
+
+    def check(self) -> None:
+        for name in ("layers", "width", "epochs", "batch_size", "patience", "bootstrap"):
+            if getattr(self, name) < 1:
+                raise EvaluateError(f"[evaluate.discriminator] {name} must be >= 1, got {getattr(self, name)}")
+        if self.folds < 2:
+            raise EvaluateError(f"[evaluate.discriminator] folds must be >= 2, got {self.folds}")
+        if not 0 < self.val_fraction < 1:
+            raise EvaluateError(f"[evaluate.discriminator] val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.whiten_floor < 1:
+            raise EvaluateError(f"[evaluate.discriminator] whiten_floor must be in [0, 1), got {self.whiten_floor}")
+        if self.auc_error not in ("delong", "bootstrap"):
+            raise EvaluateError(f"[evaluate.discriminator] auc_error must be 'delong' or 'bootstrap', got {self.auc_error!r}")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(Section):
     """Everything an evaluation reads from the profile; code never branches on the profile name."""
 
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    max_events: int = 0           # use at most this many jets per sample (0: all)
+    SECTION = "evaluate"
+    discriminator: DiscriminatorConfig = DiscriminatorConfig()
+    max_events: int = 0           # use at most this many evaluation jets per sample (0: all)
     bins: int = 40                # histogram bins for chi^2 and the figures
     score_bins: int = 50          # bins of the discriminator-score and weight figures
     pca_components: int = 5
     pca_bins: int = 30
     batch_size: int = 8192        # jets per forward pass through the head
-    scan_variations: list[str] = field(default_factory=lambda: ["ip10", "ip20", "ip30"])
-    scan_transport: dict[str, Any] = field(default_factory=dict)  # overrides of [transport] for scan/study fits
-    workers: int = 1              # scan points computed side by side (Dask processes); speed only, never results
+    null_repeats: int = 50        # resamples for the W1 floor and the W1 errors (bootstrap)
+    workers: int = speed_only(1)  # discriminators side by side (Dask processes)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if (self.max_events < 0 or self.bins < 2 or self.score_bins < 2 or self.pca_bins < 2 or self.batch_size < 1
-                or self.workers < 1):
-            raise ProfileError(f"evaluate: bad sizes in {dataclasses.asdict(self)}")
+                or self.workers < 1 or self.pca_components < 1 or self.null_repeats < 2):
+            raise EvaluateError(f"[evaluate]: bad sizes in {self.as_dict()}")
 
-    @classmethod
-    def from_profile(cls, profile: str | Path | Mapping[str, Any], **overrides: Any) -> "EvaluateConfig":
-        """Read ``[evaluate]`` of `profile`; `overrides` may name fields of either dataclass.
 
-        An unknown key (in the profile or the overrides) is a :class:`ProfileError` naming it.
-        """
-        values = section(profile, "evaluate")
-        disc = dict(values.pop("discriminator", {}))
-        disc_fields = {f.name for f in dataclasses.fields(DiscriminatorConfig)}
-        own_fields = {f.name for f in dataclasses.fields(cls)} - {"discriminator"}
-        unknown = sorted(set(overrides) - disc_fields - own_fields)
-        if unknown:
-            raise ProfileError(f"unknown evaluate override(s): {', '.join(unknown)} "
-                               f"(known: {', '.join(sorted(disc_fields | own_fields))})")
-        disc.update({k: v for k, v in overrides.items() if k in disc_fields})
-        values.update({k: v for k, v in overrides.items() if k in own_fields})
-        values["discriminator"] = build_dataclass(DiscriminatorConfig, disc, "[evaluate.discriminator]")
-        return build_dataclass(cls, values, "[evaluate]")
+@dataclass(frozen=True)
+class ScanConfig(Section):
+    """The smearing scan of chapter 05: vertical vs horizontal as the target's IP smearing grows."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    SECTION = "scan"
+    variations: tuple[str, ...] = ("ip10", "ip20", "ip30")
+    transport: dict[str, Any] = field(default_factory=dict)  # overrides of [transport] for the scan's fits
+    workers: int = speed_only(1)      # scan points side by side (Dask processes)
+
+    def check(self) -> None:
+        from ..generation.variations import get_variation
+
+        from ..generation.resmear import is_d0_only
+
+        for name in self.variations:
+            var = get_variation(name)
+            if var.ip_smear_min != var.ip_smear_max or not is_d0_only(var):
+                raise EvaluateError(f"[scan] variation {name!r} is not a d0-only variation of one smearing strength "
+                                    f"(ip_smear {var.ip_smear_min}-{var.ip_smear_max})")
+        if self.workers < 1:
+            raise EvaluateError(f"[scan] workers must be >= 1, got {self.workers}")
+        from ..transport.config import TransportConfig
+
+        try:  # a typo in the overrides fails here, not when chapter 05 runs
+            TransportConfig().replace(**self.transport)
+        except ValueError as err:
+            raise EvaluateError(f"[scan] transport: {err}") from None

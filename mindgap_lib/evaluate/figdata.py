@@ -1,4 +1,4 @@
-"""What the chapters plot from a set of trained discriminators: ROC curves, scores, loss curves."""
+"""What the chapters plot from a set of cross-fitted discriminators: ROC curves, scores, loss curves."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ from typing import Mapping
 import numpy as np
 
 from .auc import roc_points
-from .discriminator import DiscriminatorResult
+from .discriminator import CrossFit
 
 __all__ = ["auc_rows", "discriminator_figdata"]
 
 
-def auc_rows(results: Mapping[tuple[str, str], DiscriminatorResult]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{comparison: {layer: {"value", "err", "best_epoch", "n_test"}}}``."""
+def auc_rows(results: Mapping[tuple[str, str], CrossFit]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{comparison: {layer: {"value", "err", "fold_mean", "fold_spread", "folds", "n_a", "n_b", ...}}}``."""
     out: dict = {}
     for (comp, layer), res in results.items():
-        out.setdefault(comp, {})[layer] = {**res.auc.as_dict(), "best_epoch": res.best_epoch,
-                                           "n_test": int(len(res.test_labels))}
+        out.setdefault(comp, {})[layer] = res.summary()
     return out
 
 
-def _score_hist(res: DiscriminatorResult, bins: int) -> dict:
+def _score_hist(res: CrossFit, bins: int) -> dict:
     edges = np.linspace(0.0, 1.0, bins + 1)
     dens = {}
     for name, s in (("a", res.scores_a), ("b", res.scores_b)):
@@ -31,11 +30,12 @@ def _score_hist(res: DiscriminatorResult, bins: int) -> dict:
     return {"edges": edges.tolist(), **dens, "overlap": overlap}
 
 
-def discriminator_figdata(results: Mapping[tuple[str, str], DiscriminatorResult], score_bins: int = 50) -> dict:
-    """ROC on a fixed FPR grid, unit-area score histograms (Fig. 4) and loss curves per discriminator."""
+def discriminator_figdata(results: Mapping[tuple[str, str], CrossFit], score_bins: int = 50) -> dict:
+    """ROC on a fixed FPR grid, unit-area score histograms (Fig. 4) and the first fold's loss curves."""
     out: dict = {"roc": {}, "scores": {}, "history": {}}
     for (comp, layer), res in results.items():
-        out["roc"].setdefault(comp, {})[layer] = roc_points(res.test_labels, res.test_scores)
+        out["roc"].setdefault(comp, {})[layer] = roc_points(res.labels, res.scores)
         out["scores"].setdefault(comp, {})[layer] = _score_hist(res, score_bins)
-        out["history"].setdefault(comp, {})[layer] = {**res.history, "best_epoch": res.best_epoch}
+        first = res.histories[0] if res.histories else {}
+        out["history"].setdefault(comp, {})[layer] = {**first, "best_epoch": res.best_epochs[0] if res.best_epochs else 0}
     return out

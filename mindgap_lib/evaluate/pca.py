@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 from sklearn.decomposition import PCA
 
-from .inputs import EvaluateError
+from .config import EvaluateError
 
 __all__ = ["fit_pca", "corner_data"]
 

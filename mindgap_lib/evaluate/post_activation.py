@@ -15,13 +15,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..tagger.config import Layers
 from .calibrated import calibrate
-from .comparisons import EvalSplits, Task, run_discriminators
+from .comparisons import Task, run_discriminators
 from .config import EvaluateConfig
 from .figdata import auc_rows
+from .samples import EvalSamples
 from .vertical import closure_table
 
-__all__ = ["GELU_MIN", "gelu", "floor_stats", "post_activation_study", "auc_rows_by_map", "floor_verdict"]
+__all__ = ["GELU_MIN", "gelu", "floor_stats", "post_activation_study", "auc_rows_by_map", "floor_test"]
 
 GELU_MIN = -0.16997120747  # min_x x * Phi(x), at x = -0.75179
 
@@ -38,75 +40,69 @@ def floor_stats(z_post: np.ndarray, tol: float = 1e-4) -> dict[str, float]:
             "jets_with_any_below_floor": float(np.mean((z < GELU_MIN - tol).any(axis=1)))}
 
 
-def post_activation_study(model: torch.nn.Module, source: Mapping[str, np.ndarray], target: Mapping[str, np.ndarray],
-                          calibrated_pre: Mapping[str, np.ndarray], transport_post: Any, sp: EvalSplits,
-                          cfg: EvaluateConfig, seed: int = 0, device: str = "cpu", progress: bool = True) -> tuple[dict, dict]:
-    """AUCs and closure of a map fitted on ``z128_post``, beside the ``z128`` map seen after GELU.
+def post_activation_study(model: torch.nn.Module, samples: EvalSamples, calibrated_pre: Mapping[str, np.ndarray],
+                          transport_post: Any, cfg: EvaluateConfig, layers: Layers, seed: int = 0,
+                          device: str = "cpu", progress: bool = True) -> tuple[dict, dict]:
+    """AUCs and closure of a map fitted on the post-GELU latent, beside the pre-GELU map seen after GELU.
 
     Returns ``(metrics, results)``: ``metrics["auc"]`` holds the rows
-    ``calibrated_z128_post_vs_target`` (z128_post, penultimate, logits), and at z128_post
-    ``source_vs_target``, ``calibrated_z128_vs_target`` (the z128 map, then GELU) and
-    ``calibrated_z128_post_clipped_vs_target`` (the z128_post map with values below the floor
-    lifted onto it); ``results`` the discriminators themselves.
+    ``calibrated_post_vs_target`` (z_post, penultimate, logits), and at z_post ``source_vs_target``,
+    ``calibrated_pre_vs_target`` (the z map, then GELU) and ``calibrated_post_clipped_vs_target``
+    (the z_post map with values below the floor lifted onto it); ``results`` the cross-fits.
     """
-    cal_post = calibrate(model, transport_post, source["z128_post"], "z128_post", cfg.batch_size)
-    pre_seen_post = gelu(calibrated_pre["z128"])
-    pair = (sp.source, sp.target)
-    tasks = {("source_vs_target", "z128_post"): Task(source["z128_post"], target["z128_post"], pair),
-             ("calibrated_z128_vs_target", "z128_post"): Task(pre_seen_post, target["z128_post"], pair)}
-    for layer in ("z128_post", "penultimate", "logits"):
-        tasks["calibrated_z128_post_vs_target", layer] = Task(cal_post[layer], target[layer], pair)
+    z, post = layers.z, layers.z_post
+    src, tgt = samples.source, samples.target
+    cal_post = calibrate(model, transport_post, src[post], post, cfg.batch_size)
+    pre_seen_post = gelu(calibrated_pre[z])
+    stream = f"source:{post}"
+    tasks = {("source_vs_target", post): Task(src[post], tgt[post], stream),
+             ("calibrated_pre_vs_target", post): Task(pre_seen_post, tgt[post], stream)}
+    for layer in (post, layers.penultimate, layers.logits):
+        tasks["calibrated_post_vs_target", layer] = Task(cal_post[layer], tgt[layer], f"source:{layer}")
     # the diagnostic: lift what the map pushed below the floor back onto it; if the floor is the
-    # culprit, most of the excess AUC at z128_post goes away
-    clipped = np.maximum(cal_post["z128_post"], GELU_MIN)
-    tasks["calibrated_z128_post_clipped_vs_target", "z128_post"] = Task(clipped, target["z128_post"], pair)
-    results = run_discriminators(tasks, cfg.discriminator, seed + 1, device, progress, cfg.workers)
-    test_s, test_t = sp.source.test, sp.target.test
-    llr, _, _ = closure_table({"calibrated": (cal_post["logits"][test_s], None)}, target["logits"][test_t], None, cfg.bins)
+    # culprit, most of the excess AUC at z_post goes away
+    tasks["calibrated_post_clipped_vs_target", post] = Task(np.maximum(cal_post[post], GELU_MIN), tgt[post], stream)
+    results = run_discriminators(tasks, cfg.discriminator, seed, device, progress, cfg.workers)
+    llr, _, _ = closure_table({"calibrated": (cal_post[layers.logits], None)}, tgt[layers.logits],
+                              samples.null[layers.logits], cfg.bins, cfg.null_repeats, seed)
     metrics = {
         "auc": auc_rows(results),
-        "floor": {"gelu_min": GELU_MIN, "calibrated_z128_post": floor_stats(cal_post["z128_post"]),
-                  "calibrated_z128_then_gelu": floor_stats(pre_seen_post), "target": floor_stats(target["z128_post"]),
-                  "source": floor_stats(source["z128_post"])},
-        "closure": {k: {"w1_calibrated_post": v["w1_calibrated"], "chi2ndf_calibrated_post": v["chi2ndf_calibrated"]}
-                    for k, v in llr.items()},
+        "floor": {"gelu_min": GELU_MIN, "calibrated_post": floor_stats(cal_post[post]),
+                  "calibrated_pre_then_gelu": floor_stats(pre_seen_post), "target": floor_stats(tgt[post]),
+                  "source": floor_stats(src[post])},
+        "closure": {k: {"w1_calibrated_post": v["w1_calibrated"], "w1_excess_calibrated_post": v["w1_excess_calibrated"],
+                        "chi2ndf_calibrated_post": v["chi2ndf_calibrated"]} for k, v in llr.items()},
     }
     return metrics, results
 
 
-def auc_rows_by_map(metrics: Mapping) -> dict[str, dict[str, dict[str, float]]]:
-    """Calibrated-vs-target AUC per layer for the z128 map and the z128_post map, from metrics.json.
+def auc_rows_by_map(metrics: Mapping, layers: Layers) -> dict[str, dict[str, dict[str, float]]]:
+    """Calibrated-vs-target AUC per layer for the pre-GELU map and the post-GELU map, from metrics.json.
 
-    The z128 map's z128_post entry is its output passed through GELU, so the two rows can be
+    The pre-GELU map's z_post entry is its output passed through GELU, so the two rows can be
     compared at every layer downstream of where each map acts.
     """
     main, post = metrics["auc"]["calibrated_vs_target"], metrics["post_activation"]["auc"]
-    pre = {"z128": main["z128"], "z128_post": post["calibrated_z128_vs_target"]["z128_post"],
-           "penultimate": main["penultimate"], "logits": main["logits"]}
-    return {"map on z128 (pre-activation)": pre, "map on z128_post (post-GELU)": post["calibrated_z128_post_vs_target"],
-            "map on z128_post, sub-floor values lifted": post["calibrated_z128_post_clipped_vs_target"]}
+    pre = {layers.z: main[layers.z], layers.z_post: post["calibrated_pre_vs_target"][layers.z_post],
+           layers.penultimate: main[layers.penultimate], layers.logits: main[layers.logits]}
+    return {"pre": pre, "post": post["calibrated_post_vs_target"],
+            "post_clipped": post["calibrated_post_clipped_vs_target"]}
 
 
-def floor_verdict(metrics: Mapping, n_sigma: float = 3.0) -> dict[str, Any]:
+def floor_test(metrics: Mapping, layers: Layers, n_sigma: float = 3.0) -> dict[str, Any]:
     """Does the GELU floor explain a high calibrated-vs-target AUC of the post-activation map?
 
-    ``excess``: AUC(post map) - AUC(pre map then GELU) at z128_post, in units of their combined
-    error; ``explained``: the share of that excess removed by lifting the sub-floor values onto
-    the floor. Supported when the excess is significant and clipping removes at least half of it.
+    ``excess``: AUC(post map) - AUC(pre map then GELU) at z_post, and ``excess_sigma`` in units of
+    their combined error; ``explained_by_floor``: the share of that excess removed by lifting the
+    sub-floor values onto the floor. ``supported``: the excess is significant (> `n_sigma`) and
+    clipping removes at least half of it.
     """
     auc = metrics["post_activation"]["auc"]
-    post = auc["calibrated_z128_post_vs_target"]["z128_post"]
-    pre = auc["calibrated_z128_vs_target"]["z128_post"]
-    clip = auc["calibrated_z128_post_clipped_vs_target"]["z128_post"]
+    post = auc["calibrated_post_vs_target"][layers.z_post]
+    pre = auc["calibrated_pre_vs_target"][layers.z_post]
+    clip = auc["calibrated_post_clipped_vs_target"][layers.z_post]
     excess = post["value"] - pre["value"]
     sigma = excess / float(np.hypot(post["err"], pre["err"]))
     explained = (post["value"] - clip["value"]) / excess if excess > 0 else float("nan")
-    supported = bool(sigma > n_sigma and explained >= 0.5)
-    text = (f"the post-activation map's AUC at z128_post is {post['value']:.3f} ± {post['err']:.3f} against "
-            f"{pre['value']:.3f} ± {pre['err']:.3f} for the pre-activation map ({sigma:+.1f} σ); lifting its "
-            f"sub-floor values onto the floor gives {clip['value']:.3f} ± {clip['err']:.3f}")
-    if excess > 0:
-        text += f", removing {explained:.0%} of the excess"
-    text += (". The floor hypothesis is **supported**." if supported else
-             ". The floor hypothesis is **not supported** at this profile's sizes.")
-    return {"excess": excess, "excess_sigma": sigma, "explained_by_floor": explained, "supported": supported, "text": text}
+    return {"post": post, "pre": pre, "clipped": clip, "excess": excess, "excess_sigma": sigma,
+            "explained_by_floor": explained, "supported": bool(sigma > n_sigma and explained >= 0.5)}

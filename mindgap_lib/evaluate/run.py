@@ -1,7 +1,11 @@
 """`evaluate`: every closure test of the paper on one (tagger, latents, transport map) triple.
 
-Writes ``out_dir/metrics.json`` (the numbers), ``out_dir/figures.json`` (ROC curves, score and
-weight histograms, output-observable histograms) and ``out_dir/pca.json`` (Fig. 3's corner data).
+Only eval rows are ever looked at (:mod:`.samples`): the map never saw them, and each
+discriminator scores them out of fold. Writes ``out_dir/metrics.json`` (the numbers),
+``figures.json`` (ROC curves, score and weight histograms, output-observable histograms),
+``pca.json`` (Fig. 3's corner data), ``scores.npz`` (every discriminator's out-of-fold score per jet,
+``<comparison>/<layer>/a`` and ``/b``, in eval-row order) and ``rows.npz`` (which rows of each
+latents file were used).
 """
 
 from __future__ import annotations
@@ -9,109 +13,106 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
-import torch
 
-from ..config import load_profile
+from ..splits import SplitConfig
+from ..tagger.config import Layers
 from .calibrated import calibrate, load_map, load_tagger
-from .comparisons import COMPARISONS, EvalSplits, make_splits, run_discriminators, standard_tasks
-from .config import EvaluateConfig
+from .comparisons import COMPARISONS, run_discriminators, standard_tasks
+from .config import EvaluateConfig, EvaluateError
 from .figdata import auc_rows, discriminator_figdata
-from .inputs import LAYERS, EvaluateError, check_same_dims, load_latents, write_json
+from .inputs import check_same_dims, load_latents, write_json, write_npz
 from .pca import corner_data, fit_pca
 from .post_activation import post_activation_study
+from .samples import EvalSamples, eval_samples
 from .vertical import closure_table, vertical_summary, vertical_weights
 
-__all__ = ["LATENT_KEYS", "load_pair", "evaluate"]
-
-LATENT_KEYS: tuple[str, ...] = ("z128", "z128_post", "penultimate", "logits")
+__all__ = ["load_pair", "evaluate"]
 
 
-def _cap(arrays: dict[str, np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
-    rows = len(next(iter(arrays.values())))
-    if not n or rows <= n:
-        return arrays
-    keep = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-    return {k: v[keep] for k, v in arrays.items()}
+def load_pair(source: str | os.PathLike, target: str | os.PathLike, layers: Layers) -> tuple[dict, dict]:
+    """The head layers (and jet pT, η) of two latents files, checked to have the same widths."""
+    src, tgt = load_latents(source, layers.all), load_latents(target, layers.all)
+    check_same_dims({Path(source).name: src, Path(target).name: tgt}, layers.all)
+    return src, tgt
 
 
-def load_pair(latents_dir: str | os.PathLike, target: str = "target", max_events: int = 0, seed: int = 0,
-              keys: tuple[str, ...] = LATENT_KEYS) -> tuple[dict, dict]:
-    """``source.npz`` and ``<target>.npz`` of `latents_dir`, checked and capped to `max_events` rows."""
-    latents_dir = Path(latents_dir)
-    src = load_latents(latents_dir / "source.npz", keys)
-    tgt = load_latents(latents_dir / f"{target}.npz", keys)
-    check_same_dims({"source.npz": src, f"{target}.npz": tgt}, keys)
-    return _cap(src, max_events, seed), _cap(tgt, max_events, seed + 1)
+def _check_head(layers: Layers, src: dict[str, np.ndarray], width: int) -> None:
+    if src[layers.z].shape[1] != width:
+        raise EvaluateError(f"latents {layers.z} have {src[layers.z].shape[1]} columns but the tagger head is {width} "
+                            "wide (latents and tagger from different runs?)")
 
 
-def _check_head(model: torch.nn.Module, src: Mapping[str, np.ndarray]) -> None:
-    width = getattr(getattr(model, "config", None), "head_width", None)
-    if width is not None and src["z128"].shape[1] != width:
-        raise EvaluateError(f"latents z128 has {src['z128'].shape[1]} columns but the tagger head is {width} wide "
-                            "(latents and tagger from different runs?)")
+def _closure(samples: EvalSamples, cal: dict, weights: dict, layers: Layers, cfg: EvaluateConfig, seed: int):
+    s, lg = samples.source, layers.logits
+    table = {"source": (s[lg], None), "calibrated": (cal[lg], None),
+             "vertical": (s[lg], weights[layers.z]), "vertical_logits": (s[lg], weights[lg])}
+    return closure_table(table, samples.target[lg], samples.null[lg], cfg.bins, cfg.null_repeats, seed)
 
 
-def _closure(src, cal, tgt, sp: EvalSplits, weights: Mapping[str, np.ndarray], bins: int) -> tuple[dict, dict, dict]:
-    s, t = sp.source.test, sp.target.test
-    rest_t = np.setdiff1d(np.arange(len(tgt["logits"])), t)
-    samples = {"source": (src["logits"][s], None), "calibrated": (cal["logits"][s], None),
-               "vertical": (src["logits"][s], weights["z128"]),
-               "vertical_logits": (src["logits"][s], weights["logits"])}
-    return closure_table(samples, tgt["logits"][t], tgt["logits"][rest_t], bins)
-
-
-def _main_results(model, src, tgt, transport, cfg: EvaluateConfig, seed, device, progress):
-    cal = calibrate(model, load_map(transport, device), src["z128"], "z128", cfg.batch_size)
-    sp = make_splits(len(src["z128"]), len(tgt["z128"]), cfg.discriminator, seed)
-    results = run_discriminators(standard_tasks(src, cal, tgt, LAYERS, sp), cfg.discriminator, seed, device, progress,
-                                 cfg.workers)
-    return cal, sp, results
-
-
-def evaluate(tagger_dir: Any, latents_dir: str | os.PathLike, transport_dir: Any, out_dir: str | os.PathLike,
-             profile: str | Path | Mapping[str, Any] = "cpu", device: str = "cpu", seed: int = 0, progress: bool = True,
-             post_transport_dir: Any = None, **overrides: Any) -> dict:
-    """Run the closure tests; write metrics.json, figures.json and pca.json to `out_dir`.
+def evaluate(tagger: Any, source: str | os.PathLike, target: str | os.PathLike, transport: Any,
+             out_dir: str | os.PathLike, cfg: EvaluateConfig, split: SplitConfig, *, post_transport: Any = None,
+             names: tuple[str, str] = ("nominal", "target"), seed: int = 0, device: str = "cpu",
+             progress: bool = True) -> dict:
+    """Run the closure tests; write metrics.json, figures.json, pca.json and rows.npz to `out_dir`.
 
     Arguments:
-        tagger_dir: tagger folder/file (or a loaded model); latents_dir: holds source.npz, target.npz.
-        transport_dir: the z128 transport stage folder (uses its ``map/``), or a map object.
-        post_transport_dir: optional map fitted on ``z128_post`` (same forms): adds the
-            ``post_activation`` study. overrides: fields of :class:`EvaluateConfig` or the discriminator.
+        tagger: tagger folder/file (or a loaded model). source, target: latents files of the
+            samples `names` (their names pick their fit/eval cut, as in the transport stage).
+        transport: the map on the tagger's first head layer (a transport stage folder or a map).
+        post_transport: optional map fitted after that layer's GELU: adds the ``post_activation`` study.
     Returns:
         the metrics dict (also in ``metrics.json``).
     """
     t0, out_dir = time.perf_counter(), Path(out_dir)
-    cfg = EvaluateConfig.from_profile(load_profile(profile), **overrides)
-    model = load_tagger(tagger_dir, device)
-    src, tgt = load_pair(latents_dir, "target", cfg.max_events, seed)
-    _check_head(model, src)
-    cal, sp, results = _main_results(model, src, tgt, transport_dir, cfg, seed, device, progress)
-    weights = {layer: vertical_weights(results["source_vs_target", layer]) for layer in LAYERS}
-    llr, prob, hists = _closure(src, cal, tgt, sp, weights, cfg.bins)
-    vert = vertical_summary({layer: results["source_vs_target", layer] for layer in LAYERS}, cfg.score_bins)
+    try:  # fail before the work, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EvaluateError(f"{out_dir}: cannot create the output folder ({err})") from None
+    model = load_tagger(tagger, device)
+    layers: Layers = model.head.names
+    src_all, tgt_all = load_pair(source, target, layers)
+    _check_head(layers, src_all, model.head.layers[0].out_features)
+    samples = eval_samples(src_all, tgt_all, split, names, cfg.max_events, seed)
+    cal = calibrate(model, load_map(transport, device), samples.source[layers.z], layers.z, cfg.batch_size)
+    results = run_discriminators(standard_tasks(samples.source.arrays, cal, samples.target.arrays,
+                                                samples.null.arrays, layers.evaluated),
+                                 cfg.discriminator, seed, device, progress, cfg.workers)
+    weights = {layer: vertical_weights(results["source_vs_target", layer]) for layer in layers.evaluated}
+    llr, prob, hists = _closure(samples, cal, weights, layers, cfg, seed)
+    vert = vertical_summary({layer: results["source_vs_target", layer] for layer in layers.evaluated}, cfg.score_bins)
+    rows = auc_rows(results)
     metrics: dict = {
-        "auc": {comp: auc_rows(results)[comp] for comp in COMPARISONS},
+        "layers": {"z": layers.z, "z_post": layers.z_post, "evaluated": list(layers.evaluated)},
+        "auc": {comp: rows[comp] for comp in COMPARISONS},
         "closure": llr,
-        "vertical": {"ess_fraction": vert["by_layer"]["z128"]["ess_fraction"],
-                     "weights_from": "source-vs-target discriminator on z128, held-out source jets",
-                     **vert["by_layer"]["z128"], "by_layer": vert["by_layer"]},
+        "vertical": {"ess_fraction": vert["by_layer"][layers.z]["ess_fraction"],
+                     "weights_from": f"cross-fitted source-vs-target discriminator on {layers.z}, out of fold",
+                     **vert["by_layer"][layers.z], "by_layer": vert["by_layer"]},
         "closure_probabilities": prob,
     }
     figures = {**discriminator_figdata(results, cfg.score_bins), "observables": hists, "weights": vert["weights_hist"]}
-    pca = corner_data(fit_pca(tgt["z128"], cfg.pca_components, seed),
-                      {"source": src["z128"], "target": tgt["z128"], "calibrated": cal["z128"]}, bins=cfg.pca_bins)
-    if post_transport_dir is not None:
-        post, post_res = post_activation_study(model, src, tgt, cal, load_map(post_transport_dir, device), sp, cfg,
+    pca = corner_data(fit_pca(samples.target[layers.z], cfg.pca_components, seed),
+                      {"source": samples.source[layers.z], "target": samples.target[layers.z],
+                       "calibrated": cal[layers.z]}, bins=cfg.pca_bins)
+    if post_transport is not None:
+        post, post_res = post_activation_study(model, samples, cal, load_map(post_transport, device), cfg, layers,
                                                seed, device, progress)
         metrics["post_activation"] = post
         figures["post_activation"] = discriminator_figdata(post_res, cfg.score_bins)
-    metrics["info"] = {"n_source": len(src["z128"]), "n_target": len(tgt["z128"]), "n_source_test": len(sp.source.test),
-                       "n_target_test": len(sp.target.test), "seed": seed, "device": str(device),
-                       "config": cfg.as_dict(), "seconds": time.perf_counter() - t0}
+    metrics["info"] = {"n_source": len(src_all[layers.z]), "n_target": len(tgt_all[layers.z]),
+                       "n_source_eval": len(samples.source), "n_target_eval": len(samples.target),
+                       "n_null": len(samples.null), "n_source_fit": len(samples.source_fit_rows),
+                       "n_target_fit": len(samples.target_fit_rows), "folds": cfg.discriminator.folds,
+                       "seed": seed, "device": str(device), "config": cfg.as_dict(),
+                       "seconds": time.perf_counter() - t0}
+    write_npz(out_dir / "scores.npz", {f"{comp}/{layer}/{side}": getattr(res, f"scores_{side}")
+                                       for (comp, layer), res in results.items() for side in ("a", "b")})
+    write_npz(out_dir / "rows.npz", {"source_eval": samples.source.rows, "target_eval": samples.target.rows,
+                                     "null": samples.null.rows, "source_fit": samples.source_fit_rows,
+                                     "target_fit": samples.target_fit_rows})
     write_json(out_dir / "figures.json", figures)
     write_json(out_dir / "pca.json", pca)
     write_json(out_dir / "metrics.json", metrics)

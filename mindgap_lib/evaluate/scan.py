@@ -1,10 +1,11 @@
-"""Vertical vs horizontal as the gap grows: a scan over the strength of the target's IP smearing.
+"""Vertical vs horizontal as the gap grows: a scan over the strength of the target's d0 smearing.
 
-For each weaker target (``ip10``, ``ip20``, ``ip30``: only the impact parameters smeared by
-10/20/30 %) we train the source-vs-target discriminator on z128 (its AUC says how far apart
-the samples are, its weights give the vertical calibration and its ESS) and fit a transport
-map source -> that target (the horizontal calibration); both are judged on held-out jets by the
-closure of the physics log-likelihood ratios.
+For each target of the scan (``ip20``, ``ip30``, ...: only the track d0 resolution worsened, by a
+flat 20 %, 30 %, ...) a cross-fitted discriminator on the first head layer tells source from that
+target (its AUC says how far apart they are, its out-of-fold weights give the vertical
+calibration and its ESS), and a transport map fitted on the samples' fit rows gives the
+horizontal one; both are judged on the eval rows by the closure of the physics log-likelihood
+ratios, against the floor of independent target jets.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..config import load_profile
-from ..parallel import side_by_side
+from ..splits import SplitConfig, calibration_rows
+from ..tagger.config import Layers
+from ..transport.config import TransportConfig
+from ..util.parallel import side_by_side
 from .calibrated import calibrate, load_tagger
-from .comparisons import make_splits
-from .config import EvaluateConfig
-from .discriminator import train_discriminator
-from .inputs import EvaluateError, write_json
+from .comparisons import Task, run_discriminators
+from .config import EvaluateConfig, EvaluateError, ScanConfig
+from .inputs import write_json
 from .run import load_pair
+from .samples import eval_samples
 from .vertical import closure_table, vertical_weights
 from .weights import ess_fraction
 
@@ -32,90 +35,86 @@ __all__ = ["smearing_strength", "scan_point", "smearing_scan"]
 
 
 def smearing_strength(variation: str) -> float:
-    """The relative IP smearing of a variation (``ip20`` -> 0.20), from :mod:`mindgap_lib.variations`."""
-    from ..variations import get_variation
+    """The relative d0 smearing of a variation (``ip20`` -> 0.20), from :mod:`mindgap_lib.generation.variations`."""
+    from ..generation.variations import get_variation
+
     try:
         var = get_variation(variation)
     except ValueError as err:
         raise EvaluateError(f"scan: {err}") from None
     if var.ip_smear_min != var.ip_smear_max:
         raise EvaluateError(f"scan: variation {variation!r} has no single smearing strength "
-                            f"(ip_smear {var.ip_smear_min}-{var.ip_smear_max}); use ip10, ip20, ip30")
+                            f"(ip_smear {var.ip_smear_min}-{var.ip_smear_max}); use ip10, ip20, ...")
     return float(var.ip_smear_max)
 
 
-def _default_fit(source: np.ndarray, target: np.ndarray, profile: Any, seed: int, device: str, progress: bool, **kw):
-    from ..transport import fit
-    return fit(source, target, profile=profile, seed=seed, device=device, progress=progress, **kw)
+def _default_fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str):
+    from ..transport.fitting import fit
+
+    return fit(source, target, cfg, seed=seed, device=device, progress=False)
 
 
-def scan_point(model, src: Mapping[str, np.ndarray], tgt: Mapping[str, np.ndarray], cfg: EvaluateConfig,
-               profile: Any, fit: Callable, seed: int = 0, device: str = "cpu", progress: bool = False) -> tuple[dict, dict]:
-    """Vertical and horizontal closure for one target; returns (numbers, histogram data).
-
-    The map is fitted on the jets that the discriminator trains and validates on, and both
-    calibrations are judged on the held-out test jets.
-    """
+def scan_point(model: Any, source: Mapping[str, np.ndarray], target: Mapping[str, np.ndarray], names: tuple[str, str],
+               cfg: EvaluateConfig, tcfg: TransportConfig, split: SplitConfig, seed: int = 0, device: str = "cpu",
+               fit: Callable = _default_fit) -> tuple[dict, dict]:
+    """Vertical and horizontal closure for one target; returns (numbers, histogram data)."""
     t0 = time.perf_counter()
-    sp = make_splits(len(src["z128"]), len(tgt["z128"]), cfg.discriminator, seed)
-    res = train_discriminator(src["z128"], tgt["z128"], cfg.discriminator, seed, device, splits=(sp.source, sp.target))
+    layers: Layers = model.head.names
+    z, lg = layers.z, layers.logits
+    samples = eval_samples(source, target, split, names, cfg.max_events, seed)
+    res = run_discriminators({("source_vs_target", z): Task(samples.source[z], samples.target[z], f"scan:{names[1]}")},
+                             cfg.discriminator, seed, device, False, 1)[("source_vs_target", z)]
     w = vertical_weights(res)
-    s, t = sp.source.test, sp.target.test
-    fit_s, fit_t = np.setdiff1d(np.arange(len(src["z128"])), s), np.setdiff1d(np.arange(len(tgt["z128"])), t)
-    tmap = fit(src["z128"][fit_s], tgt["z128"][fit_t], profile, seed, device, progress, **cfg.scan_transport)
-    horizontal = calibrate(model, tmap, src["z128"][s], "z128", cfg.batch_size)
-    samples = {"source": (src["logits"][s], None), "horizontal": (horizontal["logits"], None),
-               "vertical": (src["logits"][s], w)}
-    llr, _, hists = closure_table(samples, tgt["logits"][t], tgt["logits"][fit_t], cfg.bins)
-    numbers = {"auc_source_vs_target_z128": res.auc.as_dict(), "ess_fraction": ess_fraction(w),
-               "closure": llr, "n_source_test": int(len(s)), "seconds": time.perf_counter() - t0}
+    rs = calibration_rows(len(source[z]), split, names[0])
+    rt = calibration_rows(len(target[z]), split, names[1])
+    tmap = fit(source[z][rs.fit], target[z][rt.fit], tcfg, seed, device)
+    horizontal = calibrate(model, tmap, samples.source[z], z, cfg.batch_size)
+    table = {"source": (samples.source[lg], None), "calibrated": (horizontal[lg], None), "vertical": (samples.source[lg], w)}
+    llr, _, hists = closure_table(table, samples.target[lg], samples.null[lg], cfg.bins, cfg.null_repeats, seed)
+    numbers = {"auc_source_vs_target": res.summary(), "ess_fraction": ess_fraction(w), "closure": llr,
+               "n_source_eval": len(samples.source), "n_target_eval": len(samples.target),
+               "n_fit": [int(len(rs.fit)), int(len(rt.fit))], "seconds": time.perf_counter() - t0}
     return numbers, hists
 
 
-def _points(model, latents_dir, variations: list[str], cfg: EvaluateConfig, prof, fit: Callable, seed: int,
-            device: str, progress: bool, workers: int) -> list[tuple[dict, dict]]:
-    """`scan_point` for each variation: in turn, or side by side in `workers` Dask processes."""
-    pairs = [load_pair(latents_dir, v, cfg.max_events, seed) for v in variations]
-    if workers > 1 and len(variations) > 1:
-        if progress:
-            print(f"smearing scan: {len(variations)} points in {min(workers, len(variations))} processes", flush=True)
-        return side_by_side(scan_point, [((model, src, tgt, cfg, prof, fit, seed, device, False), {}) for src, tgt in pairs],
-                            workers)
-    return [scan_point(model, src, tgt, cfg, prof, fit, seed, device, progress)
-            for src, tgt in tqdm(pairs, desc="smearing scan", disable=not progress)]
+def _point(tagger: Any, source: str, target: str, names: tuple[str, str], cfg: EvaluateConfig, tcfg: TransportConfig,
+           split: SplitConfig, seed: int, device: str, fit: Callable) -> tuple[dict, dict]:
+    """One scan point from files (a picklable job for a Dask process)."""
+    model = load_tagger(tagger, device)
+    src, tgt = load_pair(source, target, model.head.names)
+    return scan_point(model, src, tgt, names, cfg, tcfg, split, seed, device, fit)
 
 
-def smearing_scan(tagger_dir: Any, latents_dir: str | os.PathLike, variations: Sequence[str] | None = None,
-                  profile: str | Path | Mapping[str, Any] = "cpu", device: str = "cpu", seed: int = 0,
-                  progress: bool = True, out_dir: str | os.PathLike | None = None, fit: Callable | None = None,
-                  workers: int | None = None, **overrides: Any) -> dict:
-    """ESS and closure of vertical vs horizontal calibration against targets of growing IP smearing.
+def smearing_scan(tagger: Any, source: str | os.PathLike, targets: Mapping[str, str | os.PathLike], cfg: EvaluateConfig,
+                  scan: ScanConfig, tcfg: TransportConfig, split: SplitConfig, *, seed: int = 0, device: str = "cpu",
+                  progress: bool = True, out_dir: str | os.PathLike | None = None, fit: Callable = _default_fit) -> dict:
+    """ESS and closure of vertical vs horizontal calibration against targets of growing d0 smearing.
 
     Arguments:
-        latents_dir: holds ``source.npz`` and ``<variation>.npz`` for each variation.
-        variations: defaults to the profile's ``[evaluate].scan_variations``.
-        fit: ``fit(source, target, profile, seed, device, progress, **kw) -> map`` (default:
-            :func:`mindgap_lib.transport.fit` with ``[evaluate].scan_transport`` as overrides).
-        workers: points computed side by side (default ``[evaluate].workers``); above 1 they run in
-            Dask processes, so `fit` must then be picklable (a module-level function).
+        tagger: tagger folder (or a loaded model, when the points run in this process).
+        source: the nominal latents file; targets: ``{variation: latents file}``.
+        scan: the ``[scan]`` section (its ``transport`` overrides `tcfg` for the scan's fits; its
+            ``workers`` run points side by side in Dask processes, so `fit` must then pickle).
     Returns:
         ``{"points": [{"variation", "strength", ...numbers}], "info": ...}``; with `out_dir`, also
         written to ``scan.json`` (and the histograms to ``scan_figures.json``).
     """
     t0 = time.perf_counter()
-    prof = load_profile(profile)
-    cfg = EvaluateConfig.from_profile(prof, **overrides)
-    variations = list(variations if variations is not None else cfg.scan_variations)
-    strengths = {v: smearing_strength(v) for v in variations}
-    model = load_tagger(tagger_dir, device)
-    ordered = sorted(variations, key=strengths.get)
-    done = _points(model, latents_dir, ordered, cfg, prof, fit or _default_fit, seed, device, progress,
-                   cfg.workers if workers is None else workers)
+    strengths = {v: smearing_strength(v) for v in targets}
+    ordered = sorted(targets, key=strengths.get)
+    scan_tcfg = tcfg.replace(**scan.transport)
+    calls = [((tagger, str(source), str(targets[v]), ("nominal", v), cfg, scan_tcfg, split, seed, str(device), fit), {})
+             for v in ordered]
+    if scan.workers > 1 and len(calls) > 1:
+        if progress:
+            print(f"smearing scan: {len(calls)} points in {min(scan.workers, len(calls))} processes", flush=True)
+        done = side_by_side(_point, calls, scan.workers)
+    else:
+        done = [_point(*args) for args, _ in tqdm(calls, desc="smearing scan", disable=not progress)]
     points = [{"variation": v, "strength": strengths[v], **numbers} for v, (numbers, _) in zip(ordered, done)]
-    figs = {v: hists for v, (_, hists) in zip(ordered, done)}
     result = {"points": points, "info": {"seed": seed, "device": str(device), "config": cfg.as_dict(),
-                                         "seconds": time.perf_counter() - t0}}
+                                         "scan": scan.as_dict(), "seconds": time.perf_counter() - t0}}
     if out_dir is not None:
-        write_json(Path(out_dir) / "scan_figures.json", figs)
+        write_json(Path(out_dir) / "scan_figures.json", {v: hists for v, (_, hists) in zip(ordered, done)})
         write_json(Path(out_dir) / "scan.json", result)
     return result

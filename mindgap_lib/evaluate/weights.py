@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inputs import EvaluateError
+from .config import EvaluateError
 
 __all__ = ["density_ratio_weights", "ess", "ess_fraction"]
 

@@ -1,14 +1,13 @@
-"""The jet tagger: features, the class-token transformer, its training and its latents."""
+"""The jet tagger: features and their input transform, the class-token transformer, training, latents."""
 
-from .checkpoint import TaggerError, load, save_tagger
-from .features import FeatureError, Features, load_features
-from .latents import extract_latents, latent_file
-from .metrics import tagging_metrics
-from .model import Tagger, TaggerConfig
-from .train import TrainConfig, predict, tagger_config, train_tagger
+from ..util.lazy import lazy_exports
 
-__all__ = [
-    "FeatureError", "Features", "Tagger", "TaggerConfig", "TaggerError", "TrainConfig", "extract_latents",
-    "latent_file", "load", "load_features", "predict", "save_tagger", "tagger_config", "tagging_metrics",
-    "train_tagger",
-]
+__all__, __getattr__ = lazy_exports(__name__, {
+    ".checkpoint": ("load", "save_tagger"),
+    ".config": ("Layers", "TaggerConfig", "TaggerError", "TaggerSection", "TrainConfig", "layers_of"),
+    ".features": ("FeatureError", "Features", "InputTransform", "fit_input_transform", "load_features"),
+    ".latents": ("LATENT_KEYS", "extract_latents", "latent_file", "latents_of_files"),
+    ".metrics": ("tagging_metrics",),
+    ".model": ("Tagger", "Head"),
+    ".train": ("predict", "train_tagger"),
+})

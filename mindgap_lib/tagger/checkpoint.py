@@ -8,39 +8,27 @@ from typing import Any, Mapping
 
 import torch
 
-from ..config import ProfileError, build_dataclass
-from ..schema import CLASSES
-from .features import JET_FEATURES, PARTICLE_FEATURES
-from .model import Tagger, TaggerConfig
+from ..jetclass.schema import CLASSES
+from ..util.atomic import atomic_torch_save
+from .config import TaggerConfig, TaggerError
+from .features import JET_FEATURES, PARTICLE_FEATURES, FeatureError, InputTransform
+from .model import Tagger
 
-__all__ = ["TaggerError", "FORMAT", "TAGGER_FILE", "atomic_save", "save_tagger", "read_checkpoint", "load"]
+__all__ = ["TaggerError", "FORMAT", "TAGGER_FILE", "save_tagger", "read_checkpoint", "load"]
 
-FORMAT = "mindgap-tagger/1"
+FORMAT = "mindgap-tagger/2"  # /2: the input transform travels with the weights
 TAGGER_FILE = "tagger.pt"
 
 
-class TaggerError(ValueError):
-    """A tagger input that cannot be used: missing data, a bad or mismatched checkpoint, a bad device."""
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary name, then rename: a killed writer leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def save_tagger(model: Tagger, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the state dict, the architecture and the input definition (names, class order)."""
+    """Write the state dict, the architecture and the input definition (names, class order, and the
+    input transform held in ``model.input_transform``), as plain tensors and strings."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return atomic_save({
+    transform = model.input_transform
+    if transform is None:
+        raise TaggerError("save_tagger: the model has no input transform (fit one with fit_input_transform)")
+    return atomic_torch_save({
+        "input_transform": transform.state(),
         "format": FORMAT,
         "config": {"model": model.config.as_dict(), **dict(extra or {})},
         "classes": list(CLASSES),
@@ -89,10 +77,14 @@ def load(path_or_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     ckpt = read_checkpoint(path_or_dir, device)
     where = str(path_or_dir)
     try:
-        config = build_dataclass(TaggerConfig, ckpt["config"]["model"], where=f"{where} config")
-    except (KeyError, TypeError, ProfileError, ValueError) as err:
+        config = TaggerConfig.from_mapping(ckpt["config"]["model"], f"{where}: model config")
+    except (KeyError, TypeError, ValueError) as err:
         raise TaggerError(f"{where}: bad model config in checkpoint: {err}") from None
-    model = Tagger(config)
+    try:
+        transform = InputTransform.from_state(ckpt["input_transform"])
+    except (KeyError, FeatureError) as err:
+        raise TaggerError(f"{where}: no usable input transform in checkpoint ({err})") from None
+    model = Tagger(config, transform)
     _check_state(model, ckpt["state_dict"], where)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ..schema import CLASSES
+from ..jetclass.schema import CLASSES
 
 __all__ = ["JETCLASS_WORKING_POINTS", "softmax", "versus_qcd", "roc_versus_qcd", "rejection", "tagging_metrics"]
 

@@ -8,41 +8,17 @@ permutations of the particles and under extra padding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TaggerConfig", "Embed", "Attention", "GLU", "Block", "Head", "Tagger"]
+from ..jetclass.schema import CLASSES
+from .config import Layers, TaggerConfig, layers_of
+from .features import JET_FEATURES, PARTICLE_FEATURES, InputTransform
 
-
-@dataclass
-class TaggerConfig:
-    """Architecture of the tagger (Table 1 of the paper for the ``paper`` profile)."""
-
-    num_particles: int = 128   # particles per jet after truncation (hardest first)
-    dim: int = 512             # transformer width
-    num_layers: int = 4        # encoder blocks
-    num_heads: int = 8
-    mlp_ratio: int = 2         # GLU hidden width = mlp_ratio * dim
-    dropout: float = 0.1
-    head_layers: int = 5       # 128-wide linear layers of the MLP head (the first gives z128)
-    head_width: int = 128
-    particle_features: int = 17
-    jet_features: int = 5
-    num_classes: int = 10
-
-    def __post_init__(self) -> None:
-        if self.dim % self.num_heads:
-            raise ValueError(f"tagger: dim={self.dim} is not divisible by num_heads={self.num_heads}")
-        for name in ("num_particles", "dim", "num_layers", "num_heads", "mlp_ratio", "head_layers", "head_width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"tagger: {name} must be >= 1, got {getattr(self, name)}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["Embed", "Attention", "GLU", "Block", "Head", "Tagger"]
 
 
 class Embed(nn.Module):
@@ -115,22 +91,31 @@ class Block(nn.Module):
 
 
 class Head(nn.Module):
-    """MLP head: ``head_layers`` linear layers of ``width`` with GELU, then the logits layer."""
+    """MLP head: ``head_layers`` linear layers of ``width`` with GELU, then the logits layer.
+
+    Its layer names (:attr:`names`) come from its width: ``z128`` / ``z128_post`` for 128.
+    """
 
     def __init__(self, dim: int, width: int, layers: int, num_classes: int):
         super().__init__()
+        self.names: Layers = layers_of(width)
         self.layers = nn.ModuleList([nn.Linear(dim if i == 0 else width, width) for i in range(layers)])
         self.out = nn.Linear(width, num_classes)
 
-    def from_z128(self, z128: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = F.gelu(z128)
+    def from_layer(self, name: str, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The frozen rest of the head applied to a (possibly calibrated) latent of layer `name`:
+        ``penultimate`` and ``logits``. `name` is :attr:`names` ``.z`` (before the first GELU) or ``.z_post``."""
+        if name == self.names.z:
+            h = F.gelu(h)
+        elif name != self.names.z_post:
+            raise ValueError(f"head: cannot continue from layer {name!r} (one of {self.names.calibratable})")
         for layer in self.layers[1:]:
             h = F.gelu(layer(h))
-        return {"penultimate": h, "logits": self.out(h)}
+        return {self.names.penultimate: h, self.names.logits: self.out(h)}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.layers[0](x)
-        return {"z128": z, "z128_post": F.gelu(z), **self.from_z128(z)}
+        return {self.names.z: z, self.names.z_post: F.gelu(z), **self.from_layer(self.names.z, z)}
 
 
 class Tagger(nn.Module):
@@ -140,18 +125,19 @@ class Tagger(nn.Module):
     particle) and ``jets`` (B, 5), as made by :meth:`mindgap_lib.tagger.features.Features.batch`.
     """
 
-    def __init__(self, config: TaggerConfig):
+    def __init__(self, config: TaggerConfig, input_transform: InputTransform | None = None):
         super().__init__()
         self.config = config
+        self.input_transform = input_transform  # raw particle columns -> model inputs (stored with the weights)
         d = config.dim
-        self.embed = Embed(config.particle_features, d)
-        self.jet_embed = nn.Sequential(nn.Linear(config.jet_features, d), nn.GELU())
+        self.embed = Embed(len(PARTICLE_FEATURES), d)
+        self.jet_embed = nn.Sequential(nn.Linear(len(JET_FEATURES), d), nn.GELU())
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.blocks = nn.ModuleList([Block(d, config.num_heads, config.mlp_ratio, config.dropout)
                                      for _ in range(config.num_layers)])
         self.norm = nn.LayerNorm(d)
-        self.head = Head(d, config.head_width, config.head_layers, config.num_classes)
+        self.head = Head(d, config.head_width, config.head_layers, len(CLASSES))
 
     def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The class token after the encoder: (B, D)."""
@@ -166,12 +152,8 @@ class Tagger(nn.Module):
         return self.norm(x[:, 0])
 
     def latents(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``z128``, ``z128_post``, ``penultimate`` and ``logits``, each (B, .)."""
+        """Every layer of :attr:`Head.names` (``z128``, ``z128_post``, ``penultimate``, ``logits``), each (B, .)."""
         return self.head(self.encode(batch))
-
-    def head_from_z128(self, z128: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The frozen rest of the head applied to (possibly calibrated) z128: penultimate and logits."""
-        return self.head.from_z128(z128)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.latents(batch)["logits"]

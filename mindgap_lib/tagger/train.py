@@ -3,81 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..config import apply_overrides, build_dataclass, load_profile
-from .checkpoint import TAGGER_FILE, TaggerError, atomic_save, save_tagger
-from .features import Features, load_features
+from ..util.atomic import atomic_torch_save, atomic_write_json, atomic_write_npz
+from ..util.sections import hashed
+from ..util.schedules import warmup_cosine
+from ..util.seeds import derive_seed
+from ..util.torch_env import resolve_device, torch_threads
+from .checkpoint import TAGGER_FILE, save_tagger
+from .config import TaggerError
+from .config import TaggerSection, TrainConfig
+from .features import Features, fit_input_transform, load_features
 from .metrics import tagging_metrics
-from .model import Tagger, TaggerConfig
+from .model import Tagger
 
-__all__ = ["TrainConfig", "tagger_config", "resolve_device", "predict", "train_tagger", "CHECKPOINT_FILE"]
+__all__ = ["predict", "train_tagger", "CHECKPOINT_FILE"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation of the tagger (Table 1 of the paper for the ``paper`` profile)."""
-
-    lr: float = 5e-4
-    weight_decay: float = 1e-2
-    warmup_steps: int = 10_000
-    steps: int = 100_000
-    batch_size: int = 1000
-    clip: float = 1.0           # gradient-norm clipping
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    eval_every: int = 1000      # steps between validation passes (also the loss-history resolution)
-    checkpoint_every: int = 1000
-
-    def __post_init__(self) -> None:
-        if not (0 < self.val_fraction and 0 < self.test_fraction and self.val_fraction + self.test_fraction < 1):
-            raise ValueError(f"tagger: need 0 < val_fraction, test_fraction and their sum < 1, got "
-                             f"{self.val_fraction}, {self.test_fraction}")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"tagger: {name} must be >= 1, got {getattr(self, name)}")
-
-
-def tagger_config(profile: str | os.PathLike | Mapping[str, Any], **overrides: Any) -> tuple[TaggerConfig, TrainConfig]:
-    """The ``[tagger]`` section of a profile, with overrides, as (architecture, optimisation)."""
-    values = apply_overrides(load_profile(profile).get("tagger", {}), overrides, where="tagger override(s)")
-    model_keys = {f.name for f in dataclasses.fields(TaggerConfig)}
-    model = build_dataclass(TaggerConfig, {k: v for k, v in values.items() if k in model_keys}, "[tagger]")
-    train = build_dataclass(TrainConfig, {k: v for k, v in values.items() if k not in model_keys}, "[tagger]")
-    return model, train
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A usable torch device; on CPU use every core this process may run on (or OMP_NUM_THREADS)."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise TaggerError(f"device {str(device)!r} is not a torch device ({err})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TaggerError(f"device {str(device)!r} requested but CUDA is not available here (use device='cpu')")
-    if dev.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        torch.set_num_threads(max(1, cores))
-    return dev
 
 
 def _train_files(data_dir: str | os.PathLike) -> list[Path]:
     if not Path(data_dir).is_dir():
         raise TaggerError(f"data directory {str(data_dir)!r} does not exist (make it with `mindgap generate --profile P --out DIR`)")
-    from ..dataset import files
+    from ..generation.dataset import files
 
     found = files(data_dir, "train", "nominal")
     if not found:
@@ -100,17 +57,14 @@ def _batch_indices(train: torch.Tensor, step: int, batch: int, seed: int) -> tor
     epoch, out = pos // n, torch.empty(batch, dtype=torch.long)
     for e in epoch.unique().tolist():
         sel = epoch == e
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + e))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "epoch", e)))
         out[sel] = train[perm[pos[sel] % n]]
     return out
 
 
 def _lr(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``lr``, then cosine decay to zero at ``steps``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(t, 1.0)))
+    return cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup_steps)
 
 
 def _optimizer(model: Tagger, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -171,13 +125,7 @@ def _save_checkpoint(out_dir: Path, config: dict, model, opt, state: dict, devic
             "rng": torch.get_rng_state(), **state}
     if device.type == "cuda":
         ckpt["cuda_rng"] = torch.cuda.get_rng_state()
-    atomic_save(ckpt, out_dir / CHECKPOINT_FILE)
-
-
-def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_torch_save(ckpt, out_dir / CHECKPOINT_FILE)
 
 
 def _loop(model, opt, feats: Features, split, cfg: TrainConfig, state: dict, seed: int, device,
@@ -225,30 +173,38 @@ def _loop(model, opt, feats: Features, split, cfg: TrainConfig, state: dict, see
     return state
 
 
-def train_tagger(profile: str | os.PathLike | Mapping[str, Any], data_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                 device: str = "cpu", seed: int = 0, progress: bool = True, *, stop_after: int | None = None,
-                 **overrides: Any) -> dict:
+def train_tagger(cfg: TaggerSection, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                 device: str = "cpu", seed: int = 0, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train the tagger on ``data_dir``'s nominal jets of all ten classes; write ``out_dir/tagger.pt``.
 
     Arguments:
-        profile: profile name/path/dict; its ``[tagger]`` section sets architecture and training.
+        cfg: the ``[tagger]`` section (architecture and training).
         data_dir: a dataset folder as written by ``mindgap generate`` (``train/nominal/*.root``).
         out_dir: where ``tagger.pt``, ``metrics.json`` and ``test_scores.npz`` go. A
             ``checkpoint.pt`` left there by an interrupted run of the same config is resumed.
         stop_after: stop (checkpointed) after this many steps, as an interruption would.
-        overrides: ``[tagger]`` keys to replace, e.g. ``steps=10``.
 
     Returns:
         The metrics dict (also in ``metrics.json``); ``{"complete": False, "step": k}`` if stopped early.
     """
     dev = resolve_device(device)
-    model_cfg, train_cfg = tagger_config(profile, **overrides)
-    out = Path(out_dir)
-    config = {"model": model_cfg.as_dict(), "train": dataclasses.asdict(train_cfg), "seed": seed}
-    feats = load_features(_train_files(data_dir), model_cfg.num_particles)
-    split = _split(len(feats), train_cfg, seed)
+    with torch_threads(cfg.train.threads if dev.type == "cpu" else None):
+        return _train(cfg, Path(data_dir), Path(out_dir), dev, seed, progress, stop_after)
+
+
+def _train(cfg: TaggerSection, data_dir: Path, out: Path, dev: torch.device, seed: int, progress: bool,
+           stop_after: int | None) -> dict:
+    model_cfg, train_cfg = cfg.model, cfg.train
+    config = {"model": model_cfg.as_dict(), "train": hashed(train_cfg), "seed": seed}
+    raw = load_features(_train_files(data_dir), model_cfg.num_particles)
+    split = _split(len(raw), train_cfg, seed)
+    train_rows = split["train"].numpy()  # the transform sees training jets only
+    transform = fit_input_transform(raw.particles.numpy()[train_rows], raw.mask.numpy()[train_rows],
+                                    train_cfg.transform_knots)
+    feats = raw.transformed(transform)
+    del raw
     torch.manual_seed(seed)
-    model = Tagger(model_cfg).to(dev)
+    model = Tagger(model_cfg, transform).to(dev)
     opt = _optimizer(model, train_cfg)
     out.mkdir(parents=True, exist_ok=True)
     state = _resume(out, config, model, opt, dev)
@@ -266,7 +222,8 @@ def train_tagger(profile: str | os.PathLike | Mapping[str, Any], data_dir: str |
 def _finish(model, feats: Features, split, cfg: TrainConfig, config: dict, state: dict, out: Path, dev) -> dict:
     """Test-set metrics, then the final files; the resume checkpoint goes last."""
     test = split["test"]
-    logits = predict(model, feats, test, cfg.batch_size, dev)["logits"]
+    pred = predict(model, feats, test, cfg.batch_size, dev)
+    logits, z = pred["logits"], pred[model.head.names.z]
     labels = feats.labels[test].cpu().numpy()
     metrics = {
         **tagging_metrics(logits, labels),
@@ -279,10 +236,8 @@ def _finish(model, feats: Features, split, cfg: TrainConfig, config: dict, state
         "complete": True,
     }
     save_tagger(model, out / TAGGER_FILE, extra={"train": config["train"], "seed": config["seed"]})
-    tmp = out / "test_scores.npz.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, logits=logits, labels=labels, jet_pt=feats.jet_pt[test.numpy()])
-    os.replace(tmp, out / "test_scores.npz")
-    _atomic_json(metrics, out / "metrics.json")
+    atomic_write_npz(out / "test_scores.npz", logits=logits, labels=labels, jet_pt=feats.jet_pt[test.numpy()],
+                     z=z.astype(np.float32))
+    atomic_write_json(out / "metrics.json", metrics)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)
     return metrics

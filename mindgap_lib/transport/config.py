@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..config import apply_overrides, build_dataclass, load_profile
+from ..errors import MindgapError
+from ..util.sections import Section, speed_only
 
-__all__ = ["TransportConfig", "transport_config", "TransportError"]
+__all__ = ["TransportConfig", "KnownMapsConfig", "FlowConfig", "transport_config", "TransportError"]
 
 
-class TransportError(ValueError):
+class TransportError(MindgapError, ValueError):
     """Bad input to the solver (non-finite rows, wrong shapes, too few samples) or a diverged run."""
 
 
-@dataclass
-class TransportConfig:
+@dataclass(frozen=True)
+class TransportConfig(Section):
     """Architecture and optimisation of the ICNN pair (Table 2 of the paper for the ``paper`` profile)."""
+
+    SECTION = "transport"
 
     blocks: int = 1                 # chained ICNN blocks per potential
     layers: int = 2                 # layers per block
@@ -40,7 +42,7 @@ class TransportConfig:
     batch_size: int = 512
     lr: float = 1e-3
     lr_min_factor: float = 0.01     # cosine schedule floor, as a fraction of lr
-    betas: tuple = (0.9, 0.999)     # Adam(W) moment decay rates; Amos (2023) uses (0.5, 0.5) on the W2 benchmark:
+    betas: tuple[float, ...] = (0.9, 0.999)  # Adam(W) moment decay rates; Amos (2023) uses (0.5, 0.5) on the W2 benchmark:
                                     # short memory keeps the two players from chasing stale gradients
     warmup_steps: int = 0
     weight_decay: float = 0.0       # AdamW decay of the neural weights (never of the quadratic)
@@ -64,7 +66,7 @@ class TransportConfig:
     val_fraction: float = 0.1
     val_size: int = 4096            # at most this many held-out points per side
     val_every: int = 100            # steps between validations (history resolution)
-    threads: int = 0                # torch threads; 0 leaves torch's default (the machine's cores)
+    threads: int = speed_only(0)    # torch threads; 0 leaves torch's default (the machine's cores)
     max_time_s: float = 0.0         # stop (validate, keep the best) after this many seconds; 0 = no limit
     val_curvature: str = "min"      # curvature μ in the checkpoint rule's penalty for unsolved conjugates (res/2μ):
                                     # "min": λ_min of f's quadratic (a bound); "mean": its mean eigenvalue (a typical
@@ -72,12 +74,8 @@ class TransportConfig:
                                     # the bound rejects every checkpoint after the start; "mean" keeps J's ordering
     rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
-    # the known-map validation of chapter 03 (not used by the solver itself)
-    check_dims: tuple = (2, 16)     # dimensions of the known-map pairs
-    check_samples: int = 10000      # samples per side
-    check_steps: int = 1000         # training batches per validation fit
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         positive = ("blocks", "layers", "width", "steps", "batch_size", "f_per_g", "g_per_f", "val_every", "val_size")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -97,6 +95,12 @@ class TransportConfig:
         if not 0 <= self.expectile < 1 or self.expectile_coef < 0:
             raise TransportError(f"[transport] expectile must be in [0, 1) and expectile_coef >= 0, "
                                  f"got {self.expectile}, {self.expectile_coef}")
+        for name in ("warmup_steps", "threads", "max_time_s", "weight_decay", "quad_lr_scale", "lr_min_factor"):
+            if getattr(self, name) < 0:
+                raise TransportError(f"[transport] {name} must be >= 0, got {getattr(self, name)}")
+        if self.clip <= 0 or self.neural_init < 0 or self.quad_rank < 0:
+            raise TransportError(f"[transport] clip must be > 0, neural_init and quad_rank >= 0; "
+                                 f"got {self.clip}, {self.neural_init}, {self.quad_rank}")
         if self.rollback_tol < 0:
             raise TransportError(f"[transport] rollback_tol must be >= 0, got {self.rollback_tol}")
         if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:
@@ -108,9 +112,46 @@ class TransportConfig:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 
 
-def transport_config(profile: str | os.PathLike | Mapping[str, Any] = "cpu", **overrides: Any) -> TransportConfig:
-    """The ``[transport]`` section of `profile` with `overrides`; unknown names are errors naming them."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TransportConfig)}
-    values = {**defaults, **load_profile(profile).get("transport", {})}
-    values = apply_overrides(values, overrides, where="transport override(s)")
-    return build_dataclass(TransportConfig, values, "[transport]")
+@dataclass(frozen=True)
+class KnownMapsConfig(Section):
+    """Chapter 03's check of the solver on pairs whose Brenier map is known (``[known_maps]``)."""
+
+    SECTION = "known_maps"
+    dims: tuple[int, ...] = (2, 16)   # dimensions of the known-map pairs
+    samples: int = 10000              # samples per side
+    steps: int = 1000                 # training batches per fit (the rest of the solver: [transport])
+    workers: int = speed_only(2)      # fits side by side (one process each)
+
+    def check(self) -> None:
+        if not self.dims or min(self.dims) < 1 or self.samples < 10 or self.steps < 1 or self.workers < 1:
+            raise TransportError(f"[known_maps] need dims >= 1, samples >= 10, steps >= 1, workers >= 1; got {self}")
+
+
+@dataclass(frozen=True)
+class FlowConfig(Section):
+    """The ``[beyond.methods.flows]`` section: the three flows of flows-for-flows."""
+
+    SECTION = "beyond.methods.flows"
+    transforms: int = 4           # affine coupling transforms per flow
+    hidden: int = 64              # units of each of the two hidden layers of a conditioner
+    density_steps: int = 1000     # training batches of each density flow
+    morph_steps: int = 1000       # training batches of the morph
+    batch_size: int = 256
+    lr: float = 1e-3
+    subspace_tol: float = 1e-5    # the morph acts on principal directions with variance > tol x the largest
+    threads: int = speed_only(1)  # torch CPU threads (0: torch's default); speed only
+
+    def check(self) -> None:
+        for name in ("transforms", "hidden", "density_steps", "morph_steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise TransportError(f"[beyond.methods.flows] {name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.subspace_tol < 0 or self.threads < 0:
+            raise TransportError("[beyond.methods.flows] lr must be > 0, subspace_tol and threads >= 0")
+
+
+def transport_config(profile: Any = "cpu", **overrides: Any) -> TransportConfig:
+    """The ``[transport]`` section of `profile` (a name, TOML path or :class:`~mindgap_lib.config.Profile`),
+    with `overrides` (an unknown name is an error naming it)."""
+    from ..config import load_profile
+
+    return load_profile(profile).transport.replace(**overrides)

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..util.atomic import atomic_torch_save, atomic_write_text
+from .config import TransportError
 from .conjugate import refine_conjugate
 from .icnn import ICNN, ICNNConfig, build_potential
 
@@ -35,12 +37,6 @@ def solver_coords(x: np.ndarray, shift: np.ndarray, scale: np.ndarray, basis: np
     """The solver's coordinates of x: (x − shift) / scale, projected on `basis` (d, k) when there is one."""
     centred = x - shift
     return (centred if basis is None else centred @ basis) / scale
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class TransportMap:
@@ -137,27 +133,45 @@ class TransportMap:
                  "shift": torch.from_numpy(self.shift), "scale": torch.from_numpy(self.scale)}
         if self.basis is not None:
             state["basis"] = torch.from_numpy(self.basis)
-        tmp = path / (WEIGHTS_FILE + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path / WEIGHTS_FILE)
+        atomic_torch_save(state, path / WEIGHTS_FILE)
         meta = {"icnn": vars(self.g.config), "config": self.config, "history": self.history}
-        _atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=1, default=float))
+        atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=1, default=float))
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> "TransportMap":
-        """Rebuild a saved map (``torch.load(weights_only=True)``: tensors only, no pickled objects)."""
+        """Rebuild a saved map (``torch.load(weights_only=True)``: tensors only, no pickled objects).
+
+        A missing, truncated or tampered file, a config with unknown keys and weights that do not
+        fit the stored architecture are :class:`TransportError`s naming the file.
+        """
         path = Path(path)
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             if not (path / name).is_file():
-                raise FileNotFoundError(f"no transport map at {path}: missing {name}")
-        meta = json.loads((path / CONFIG_FILE).read_text())
-        state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
+                raise TransportError(f"{path}: no transport map here (missing {name}; fit one with `mindgap fit-transport`)")
+        try:
+            meta = json.loads((path / CONFIG_FILE).read_text())
+            unknown = sorted(set(meta) - {"icnn", "config", "history"})
+            if unknown:
+                raise KeyError(f"unknown keys {unknown}")
+            icnn = ICNNConfig(**meta["icnn"])
+            config, history = dict(meta["config"]), meta["history"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise TransportError(f"{path / CONFIG_FILE}: not a transport-map config ({type(err).__name__}: {err})") from None
+        try:
+            state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
+        except Exception as err:  # truncated zip, or a pickle that weights_only refuses to run
+            raise TransportError(f"{path / WEIGHTS_FILE}: not a readable map file: only plain tensors are loaded, "
+                                 f"and this file is truncated or holds other objects ({type(err).__name__})") from None
         nets = []
-        for key in ("f", "g"):
-            net = build_potential(ICNNConfig(**meta["icnn"])).to(device)
-            net.load_state_dict(state[key])
-            nets.append(net)
+        try:
+            for key in ("f", "g"):
+                net = build_potential(icnn).to(device)
+                net.load_state_dict(state[key])
+                nets.append(net)
+            shift, scale = state["shift"].cpu().numpy(), state["scale"].cpu().numpy()
+        except (KeyError, RuntimeError, TypeError, AttributeError) as err:
+            raise TransportError(f"{path / WEIGHTS_FILE}: weights do not fit the stored architecture "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
         basis = state["basis"].cpu().numpy() if "basis" in state else None
-        return cls(nets[0], nets[1], state["shift"].cpu().numpy(), state["scale"].cpu().numpy(), meta["config"],
-                   meta["history"], basis)
+        return cls(nets[0], nets[1], shift, scale, config, history, basis)

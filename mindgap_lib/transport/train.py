@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..util.schedules import warmup_cosine
+from ..util.seeds import derive_seed
 from .config import TransportConfig, TransportError
 from .conjugate import refine_conjugate
 from .dual import dual_value, expectile_loss, f_loss, g_loss
@@ -38,12 +40,8 @@ def _optimizer(net: ICNN, cfg: TransportConfig) -> torch.optim.Optimizer:
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TransportConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine annealing to lr · lr_min_factor."""
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        return cfg.lr_min_factor + (1 - cfg.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t))
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: warmup_cosine(step, cfg.steps, cfg.warmup_steps, cfg.lr_min_factor))
 
 
 def _clone_state(*parts: nn.Module | torch.optim.Optimizer) -> list[dict]:
@@ -68,7 +66,7 @@ class Solver:
             self._init_gaussian()
         self.opt_f, self.opt_g = _optimizer(self.f, cfg), _optimizer(self.g, cfg)
         self.sched = [_schedule(self.opt_f, cfg), _schedule(self.opt_g, cfg)]
-        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.gen = torch.Generator().manual_seed(derive_seed(seed, "transport batches"))
         self.history: dict[str, list] = {k: [] for k in ("step", "time", "lr", "dual", "w2", "w2_dual", "val_loss",
                                                           "amortization", "conj_residual", "rollbacks")}
         self.best = (math.inf, _clone_state(self.f, self.g, self.opt_f, self.opt_g), 0)

@@ -1,0 +1,1 @@
+"""Figures of the chapters (plotly), kept out of the computation packages."""

@@ -1,0 +1,195 @@
+"""`fit` (arrays → TransportMap) and `fit_latents` (the pipeline stage on the tagger's latents)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..splits import SplitConfig, calibration_rows
+from ..util.atomic import atomic_write_json, atomic_write_npz
+from ..util.sections import hashed
+from ..util.torch_env import torch_threads
+from .config import TransportConfig, TransportError
+from .map import TransportMap, solver_coords
+from .metrics import w2_exact
+from .train import Solver
+
+__all__ = ["fit", "fit_latents", "check_samples"]
+
+
+def check_samples(source: Any, target: Any, min_rows: int, names: tuple[str, str] = ("source", "target"),
+                  why: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Both samples as float32 (n, d) arrays with at least `min_rows` rows; errors name the sample,
+    the offending rows and (`why`) the settings that set the minimum."""
+    out = []
+    for name, arr in zip(names, (source, target)):
+        arr = np.asarray(arr)
+        if arr.ndim != 2:
+            raise TransportError(f"{name}: expected a 2-d array (n, d), got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise TransportError(f"{name}: expected numbers, got dtype {arr.dtype}")
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        if bad.size:
+            raise TransportError(f"{name}: {bad.size} row(s) with NaN or inf, first at row(s) {bad[:5].tolist()}")
+        out.append(arr.astype(np.float32, copy=False))
+    if out[0].shape[1] != out[1].shape[1]:
+        raise TransportError(f"dimension mismatch: {names[0]} has d={out[0].shape[1]}, {names[1]} has d={out[1].shape[1]}")
+    for name, arr in zip(names, out):
+        if len(arr) < min_rows:
+            raise TransportError(f"{name}: {len(arr)} samples, fewer than the {min_rows} needed{why} "
+                                 "(lower batch_size or provide more samples)")
+    return out[0], out[1]
+
+
+def _subspace(source: np.ndarray, target: np.ndarray, shift: np.ndarray, tol: float) -> np.ndarray | None:
+    """Orthonormal basis (d, k) of the pooled principal components with variance > tol · the largest.
+
+    A tagger's latents can fill only part of their space (z128 = W·LayerNorm(h) + b is one affine
+    subspace for source and target alike, and the spectrum falls steeply beyond it). A map fitted in
+    all d dimensions leaks into the empty directions, which a discriminator then learns to spot;
+    fitted in the span, it leaves them as they are. None when every direction is kept.
+    """
+    if tol <= 0:
+        return None
+    pooled = np.concatenate([source, target]).astype(np.float64) - shift
+    var, vec = np.linalg.eigh(pooled.T @ pooled / len(pooled))
+    keep = var > tol * var.max()
+    return None if keep.all() else np.ascontiguousarray(vec[:, keep][:, ::-1], dtype=np.float32)
+
+
+def _scaler(target: np.ndarray, mode: str, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) from one sample (`target`: the side f lives on): solver coordinates are (x − shift) / scale.
+
+    With a `basis`, the isotropic scale is that of the projected coordinates (per kept direction).
+    """
+    d = target.shape[1]
+    shift = target.mean(0)
+    std = target.std(0) if basis is None else ((target - shift) @ basis).std(0)
+    if mode == "none":
+        return np.zeros(d, np.float32), np.ones(len(std), np.float32)
+    if mode == "isotropic":
+        scale = np.full(len(std), np.sqrt(np.mean(std**2)))
+    else:
+        scale = std
+    return shift.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
+
+
+def _split(x: np.ndarray, frac: float, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    perm = rng.permutation(len(x))
+    n_val = min(cap, max(1, int(round(frac * len(x)))))
+    return x[perm[n_val:]], x[perm[:n_val]]
+
+
+def fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, *, seed: int = 0, device: str = "cpu",
+        progress: bool = True) -> TransportMap:
+    """Learn the Brenier map source → target with a pair of ICNNs on the Kantorovich dual.
+
+    Arguments:
+        source, target: samples with shape (n, d) and (m, d); rows must be finite.
+        cfg: the solver (a profile's ``[transport]`` section; ``cfg.replace(steps=200)`` for a variant).
+        seed: seeds the initialisation, the validation split and the batches (same seed → same map).
+        device: "cpu" or "cuda".
+        progress: show a tqdm bar with the running dual objective and W2 estimate.
+
+    Returns:
+        A `TransportMap` at the best validation checkpoint; ``.history`` holds per-validation
+        ``dual`` (held-out J(f)), ``w2`` (primal W2 estimate, original units), ``w2_dual``,
+        ``val_loss``, ``amortization``, ``conj_residual``, ``lr``, ``time``; ``rollbacks`` lists the
+        validation steps that restored the best checkpoint at half the learning rate.
+    """
+    if not isinstance(cfg, TransportConfig):
+        raise TransportError(f"fit: cfg must be a TransportConfig (a profile's [transport] section), got "
+                             f"{type(cfg).__name__}; use mindgap_lib.transport.transport_config(profile)")
+    with torch_threads(cfg.threads or None):
+        return _fit(source, target, cfg, seed, device, progress)
+
+
+def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str, progress: bool) -> TransportMap:
+    n_train_min = int(np.ceil(cfg.batch_size / (1 - cfg.val_fraction)))
+    why = f" (batch_size={cfg.batch_size} once val_fraction={cfg.val_fraction:g} is held out)"
+    source, target = check_samples(source, target, n_train_min, why=why)
+    # the scaler comes from the sample the optimised potential f lives on (the target, or the source for a
+    # reverse solve): its random features are scaled for unit-variance inputs, and on a sample squeezed to
+    # a fraction of that (a 2-d ridge pair: 0.3) they are nearly linear and f stays the Gaussian start
+    primary = source if cfg.direction == "reverse" else target
+    basis = _subspace(source, target, primary.mean(0), cfg.subspace_tol)
+    shift, scale = _scaler(primary, cfg.standardize, basis)
+    rng = np.random.default_rng(seed)
+    xs, xv = _split(solver_coords(source, shift, scale, basis), cfg.val_fraction, cfg.val_size, rng)
+    ys, yv = _split(solver_coords(target, shift, scale, basis), cfg.val_fraction, cfg.val_size, rng)
+    as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    if cfg.direction == "reverse":  # the dual runs target → source; TransportMap swaps the roles back
+        xs, ys, xv, yv = ys, xs, yv, xv
+    solver = Solver(as_t(xs), as_t(ys), (as_t(xv), as_t(yv)), cfg, seed, as_t(scale))
+    f, g = solver.run(progress=progress)
+    return TransportMap(f, g, shift, scale, hashed(cfg) | {"seed": seed}, solver.history, basis)
+
+
+def _load_layer(path: Path, layer: str) -> np.ndarray:
+    if not path.is_file():
+        raise TransportError(f"{path}: latents file not found (make it with `mindgap latents`)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if layer not in npz.files:
+                raise TransportError(f"{path}: no array {layer!r} (has: {', '.join(npz.files)})")
+            arr = npz[layer]
+    except TransportError:
+        raise
+    except Exception as err:  # a truncated or foreign file: zipfile.BadZipFile, pickled objects, ...
+        raise TransportError(f"{path}: not a readable latents file ({type(err).__name__}: {err})") from None
+    if arr.ndim == 1:
+        raise TransportError(f"{path}: {layer!r} is 1-d (shape {arr.shape}); transport needs (n, d) features")
+    return arr
+
+
+def fit_latents(source: str | os.PathLike, target: str | os.PathLike, out_dir: str | os.PathLike,
+                cfg: TransportConfig, *, layer: str = "z128", split: SplitConfig | None = None, seed: int = 0,
+                device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Fit ``source[layer]`` → ``target[layer]`` (two latents files); write out_dir/{map/, calibrated.npz, metrics.json}.
+
+    With a `split`, the map sees only each sample's *fit* rows (:func:`mindgap_lib.splits.calibration_rows`,
+    the sample named by its file's stem), so the evaluation can judge it on jets it never saw;
+    ``calibrated.npz`` still holds every source row. Returns the metrics dict (also in metrics.json):
+    at the best checkpoint the held-out dual objective, ``w2`` (transport cost of the map,
+    √E‖x − T(x)‖²), ``w2_init`` (the same for the Gaussian start), ``w2_dual``; exact W2 on
+    ≤2000-point subsamples of the eval rows between source and target (``w2_emd_before``) and
+    between calibrated source and target (``w2_emd_after``); training time.
+    """
+    source, target, out_dir = Path(source), Path(target), Path(out_dir)
+    src_all, tgt_all = _load_layer(source, layer), _load_layer(target, layer)
+    try:  # fail before the fit, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TransportError(f"{out_dir}: cannot create the output folder ({err})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise TransportError(f"{out_dir}: output folder is not writable")
+    if split is not None:
+        rs, rt = calibration_rows(len(src_all), split, source.stem), calibration_rows(len(tgt_all), split, target.stem)
+        fit_s, fit_t, ev_s, ev_t = src_all[rs.fit], tgt_all[rt.fit], rs.eval, rt.eval
+    else:
+        fit_s, fit_t, ev_s, ev_t = src_all, tgt_all, slice(None), slice(None)
+    t0 = time.perf_counter()
+    tmap = fit(fit_s, fit_t, cfg, seed=seed, device=device, progress=progress)
+    train_time = time.perf_counter() - t0
+    tmap.save(out_dir / "map")
+    calibrated = tmap.transport(src_all.astype(np.float32))
+    atomic_write_npz(out_dir / "calibrated.npz", **{layer: calibrated})
+    h = tmap.history
+    best = h["best_step"][0]
+    k = h["step"].index(best)
+    metrics = {"layer": layer, "source": source.stem, "target": target.stem, "n_source": len(src_all),
+               "n_target": len(tgt_all), "n_fit_source": len(fit_s), "n_fit_target": len(fit_t),
+               "dim": src_all.shape[1], "map_dims": int(tmap.basis.shape[1]) if tmap.basis is not None else src_all.shape[1],
+               "best_step": best, "dual": h["dual"][k], "val_loss": h["val_loss"][k], "w2": h["w2"][k],
+               "w2_dual": h["w2_dual"][k], "w2_init": h["w2"][0], "amortization": h["amortization"][k],
+               "w2_emd_before": w2_exact(src_all[ev_s], tgt_all[ev_t], n=2000),
+               "w2_emd_after": w2_exact(calibrated[ev_s], tgt_all[ev_t], n=2000),
+               "train_time_s": train_time, "rollbacks": len(h.get("rollbacks", [])),
+               "diverged": "diverged_at" in h, "seed": seed, "device": str(device)}
+    atomic_write_json(out_dir / "metrics.json", metrics, default=float, sort_keys=False)
+    return metrics
