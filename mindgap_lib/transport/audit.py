@@ -170,7 +170,7 @@ def audit_map(tmap: TransportMap, source: np.ndarray, target: np.ndarray, n_emd:
     rng = np.random.default_rng(seed)
     source, target = np.asarray(source, np.float32), np.asarray(target, np.float32)
     mapped = tmap.transport(source)
-    out = transport_cost_audit(source, mapped, target, n=min(n_emd, len(target) // 2), repeats=repeats, seed=seed)
+    out = transport_cost_audit(source, mapped, target, n=min(n_emd, len(target) // 2, len(source)), repeats=repeats, seed=seed)
     out |= cyclical_monotonicity(source, mapped, samples=n_cycles, seed=seed)
     pts = source[rng.choice(len(source), min(n_jacobian, len(source)), replace=False)]
     out |= jacobian_audit(map_jacobians(tmap, pts))
