@@ -1,8 +1,12 @@
 """L2-UVP of the OT solver on known-map pairs (d = 2…128), against a textbook Makkuva solver and OTT-JAX.
 
 Usage:
-    .venv/bin/python benchmarks/transport.py [--profile cpu] [--dims 2 16 64 128] [--pairs gaussian ridge]
-                                             [--no-textbook] [--no-ott] [--json OUT.json]
+    .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset recommended|profile] [--dims 2 16 64 128]
+                                             [--pairs gaussian ridge] [--no-textbook] [--no-ott] [--json OUT.json]
+
+``--preset recommended`` (default) runs the profile with the overrides recommended in
+benchmarks/results_transport.md (issue #15: reverse solve, f:g 1:1, ...); ``--preset profile`` runs
+the profile's [transport] section unchanged (the numbers before issue #15).
 
 Per pair and dimension it prints: L2-UVP of the identity, of the Gaussian (Bures) map from the
 samples' moments, of our fit (refined ∇f* and bare ∇g), of the textbook solver (identity start,
@@ -28,6 +32,7 @@ from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_
                                    transport_config, w2_exact)
 
 ROOT = Path(__file__).resolve().parents[1]
+PRESETS = {"profile": {}, "recommended": {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"}}
 OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
 TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_steps=0, lr=1e-3, f_per_g=1,
                 g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)
@@ -54,7 +59,8 @@ def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
             "total_steps": rows[-1]["step"]}
 
 
-def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None) -> dict:
+def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None,
+              preset: dict | None = None) -> dict:
     pair = make_pair(name, dim, seed=0)
     x, y = pair.samples(n_samples(dim), seed=1)
     xt = pair.sample_source(5000, np.random.default_rng(7)).astype(np.float32)
@@ -62,17 +68,19 @@ def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, step
     A, b = gaussian_map_from_samples(x, y)
     row = {"pair": name, "dim": dim, "identity": l2_uvp(xt, tx, y), "gaussian": l2_uvp(xt @ A.T + b, tx, y)}
     t0 = time.perf_counter()
-    m = fit(x, y, profile=profile, seed=0, progress=False, **({"steps": steps} if steps else {}))
+    m = fit(x, y, transport_config(profile, **((preset or {}) | ({"steps": steps} if steps else {}))), seed=0, progress=False)
     row["time"] = time.perf_counter() - t0
     mapped = m.transport(xt)
     k = m.history["step"].index(m.history["best_step"][0])
-    row |= {"ours": l2_uvp(mapped, tx, y), "ours_bare_grad_g": l2_uvp(m.transport(xt, refine=0), tx, y),
+    row |= {"ours": l2_uvp(mapped, tx, y),
+            # a reverse solve's map is ∇f itself: there is no amortised ∇g in the forward direction
+            "ours_bare_grad_g": float("nan") if m.reverse else l2_uvp(m.transport(xt, refine=0), tx, y),
             "time_to_best": m.history["time"][k],
             "w2_emd_fit": w2_exact(mapped, y, n=2000), "w2_emd_true": w2_exact(tx, y, n=2000),
             "sinkhorn_fit": sinkhorn_divergence(mapped, y, n=1000), "sinkhorn_true": sinkhorn_divergence(tx, y, n=1000)}
     if textbook:
         t0 = time.perf_counter()
-        tb = fit(x, y, profile=profile, seed=0, progress=False, max_time_s=row["time"], **TEXTBOOK)
+        tb = fit(x, y, transport_config(profile, max_time_s=row["time"], **TEXTBOOK), seed=0, progress=False)
         row |= {"textbook": l2_uvp(tb.transport(xt), tx, y), "textbook_time": time.perf_counter() - t0}
     if ott:
         cfg = transport_config(profile)
@@ -95,6 +103,7 @@ def fmt(row: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="recommended")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 16, 64, 128])
     ap.add_argument("--pairs", nargs="+", default=["gaussian", "ridge"])
     ap.add_argument("--small-steps", type=int, default=2000, help="training batches for d <= 16 (0: the profile's)")
@@ -112,7 +121,8 @@ def main() -> None:
         for dim in args.dims:
             base = dim in args.baseline_dims
             steps = args.small_steps if dim <= 16 and args.small_steps else None
-            rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps))
+            rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps,
+                                  PRESETS[args.preset]))
             print(fmt(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))

@@ -261,6 +261,34 @@ fig.update_layout(height=380)
 fig.show()
 display(Markdown(f"The map acts in **{kept}** of the {source.shape[1]} directions of `{layer}`."))
 
+# %% [markdown]
+# ### Is it a Brenier map? An optimality audit on the eval jets
+#
+# A map can match every marginal and still not be *the* optimal one. Four checks need no true map
+# (`mindgap_lib.transport.audit`, the numbers are in the stage's `metrics.json`):
+#
+# * **cost against exact OT**: the map's mean squared displacement E‖x − T(x)‖² against the exact
+#   W2² that POT's `emd2` finds between 1000-jet subsamples (three repeats give the spread), and the
+#   exact W2² between T#source and the target next to the same between two target subsamples (the
+#   floor a perfect map reaches at this size);
+# * **cyclical monotonicity**: the fraction of random pairs (and 3-cycles) of jets for which
+#   ⟨T(x) − T(x′), x − x′⟩ < 0, which a gradient of a convex function never gives;
+# * **the Jacobian**: how far from symmetric it is, and how many jets have a negative eigenvalue;
+# * **the conjugate residual** ‖∇f(ŷ) − x‖² of the refinement that defines T = ∇f*.
+
+# %%
+audit = metrics["audit"]
+rows = [("map cost E‖x − T(x)‖²", f"{audit['cost_mean']:.3g} ± {audit['cost_std']:.2g}"),
+        ("exact W2² (emd, 1000 jets)", f"{audit['w2sq_emd_mean']:.3g} ± {audit['w2sq_emd_std']:.2g}"),
+        ("cost − W2² (paired)", f"{audit['cost_minus_w2sq_mean']:.3g} ± {audit['cost_minus_w2sq_std']:.2g}"),
+        ("W2²(T#source, target)", f"{audit['pushforward_w2sq_mean']:.3g} ± {audit['pushforward_w2sq_std']:.2g}"),
+        ("W2²(target, target) floor", f"{audit['floor_w2sq_mean']:.3g} ± {audit['floor_w2sq_std']:.2g}"),
+        ("pairs / 3-cycles violating monotonicity", f"{audit['cm2_violation_fraction']:.4f} / {audit['cm3_violation_fraction']:.4f}"),
+        ("Jacobian asymmetry (max, relative)", f"{audit['jac_asym_rel_max']:.1e}"),
+        ("jets with a negative Jacobian eigenvalue", f"{audit['jac_negative_fraction']:.3f}"),
+        ("conjugate residual mean / p95", f"{audit['conj_residual_mean']:.2e} / {audit['conj_residual_p95']:.2e}")]
+display(Markdown("| check | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)))
+
 # %%
 shift_before = float(np.mean(np.abs(source.mean(0) - target.mean(0)) / (target.std(0) + 1e-9)))
 shift_after = float(np.mean(np.abs(calibrated.mean(0) - target.mean(0)) / (target.std(0) + 1e-9)))
@@ -270,6 +298,8 @@ numbers = {
     "w2_init": metrics["w2_init"], "w2": metrics["w2"], "train_time_s": metrics["train_time_s"],
     "mean_shift_over_std_before": shift_before, "mean_shift_over_std_after": shift_after,
     "best_step": metrics["best_step"], "map_dims": kept,
+    "audit": {k: audit[k] for k in ("cost_minus_w2sq_mean", "pushforward_w2sq_mean", "floor_w2sq_mean",
+                                    "cm2_violation_fraction", "jac_negative_fraction", "conj_residual_mean")},
 }
 print(json.dumps(numbers, indent=1, default=float))
 build.save_numbers("03_transport", numbers)

@@ -14,7 +14,7 @@ from mindgap_lib.evaluate.systematics import (
 )
 from mindgap_lib.evaluate.calibrated import IdentityMap
 from mindgap_lib.transport.config import transport_config
-from mindgap_lib.transport.fit import fit
+from mindgap_lib.transport.fitting import fit
 from mindgap_lib.transport.linear import fit_linear
 
 

@@ -10,7 +10,7 @@ import torch
 from mindgap_lib.transport.conditional import condition_weights, fit_conditional
 from mindgap_lib.transport.conditional_map import ConditionalMap
 from mindgap_lib.transport.config import TransportError, transport_config
-from mindgap_lib.transport.fit import fit
+from mindgap_lib.transport.fitting import fit
 from mindgap_lib.transport.known_maps import make_pair
 from mindgap_lib.transport.metrics import l2_uvp
 from mindgap_lib.transport.picnn import PICNN, PICNNConfig

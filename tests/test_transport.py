@@ -12,10 +12,7 @@ from mindgap_lib.splits import SplitConfig, calibration_rows
 from mindgap_lib.transport import (ICNN, DivergenceWarning, ICNNConfig, TransportConfig, TransportError, TransportMap,
                                    dual, fit_latents, gaussian_map_from_samples, gaussian_pair, l2_uvp,
                                    ridge_pair, sinkhorn_divergence, transport_config, w2_exact, w2_gaussian)
-try:  # `from mindgap_lib.transport import fit` gives the module .fit, not the function: see test_the_public_fit...
-    from mindgap_lib.transport.fit import fit
-except ImportError:  # the submodule renamed (the fix)
-    from mindgap_lib.transport import fit
+from mindgap_lib.transport import fit
 
 torch.set_num_threads(1)
 TINY = transport_config("tiny")  # the tiny profile's [transport] section
@@ -163,14 +160,11 @@ def test_the_solver_takes_its_section_and_checks_overrides():
         fit(x, x, "tiny", progress=False)  # a profile name is for the edges (transport_config), not the solver
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/transport/__init__.py exports `fit` lazily from the "
-                   "submodule .fit of the same name; importing the submodule binds the package attribute `fit` to "
-                   "the module, so `from mindgap_lib.transport import fit` returns the module, not the function")
 def test_the_public_fit_is_the_function():
     import importlib
 
     try:
-        importlib.import_module("mindgap_lib.transport.fit")  # as the stages and the known-map check do
+        importlib.import_module("mindgap_lib.transport.fitting")  # as the stages and the known-map check do
     except ImportError:
         pass  # renamed: nothing can shadow the function any more
     from mindgap_lib.transport import fit as public
@@ -360,16 +354,10 @@ def _damage(folder, how: str, marker) -> None:
         config.write_text(json.dumps(meta))
 
 
-EXTRA_TOP_LEVEL_KEY = pytest.mark.xfail(strict=True, reason=(
-    "library bug: mindgap_lib/transport/map.py TransportMap.load reads config.json's icnn/config/history and "
-    "ignores any other top-level key, though its docstring promises 'a config with unknown keys ... are "
-    "TransportErrors naming the file'; check set(meta) <= {'icnn', 'config', 'history'}"))
-
-
 @pytest.mark.parametrize("how, culprit", [("malicious", "weights.pt"), ("truncated", "weights.pt"),
                                           ("renamed_nets", "weights.pt"), ("renamed_keys", "weights.pt"),
                                           ("extra_icnn_key", "config.json"),
-                                          pytest.param("extra_key", "config.json", marks=EXTRA_TOP_LEVEL_KEY)])
+                                          ("extra_key", "config.json")])
 def test_a_bad_map_folder_is_a_one_line_transport_error(saved_map, tmp_path, how, culprit):
     """A malicious pickle is refused without running it, and the message does not advise weights_only=False; a
     truncated zip, renamed state keys and an extra config key are errors too: one line naming the file."""

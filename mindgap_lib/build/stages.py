@@ -258,7 +258,7 @@ def _transport_config(prof: Profile, p: dict) -> dict:
 
 
 def _transport_run(ctx: Context) -> None:
-    from ..transport.fit import fit_latents
+    from ..transport.fitting import fit_latents
 
     p = ctx.ref.p
     fit_latents(ctx.inputs["source"].file, ctx.inputs["target"].file, ctx.out, ctx.profile.transport, layer=p["layer"],

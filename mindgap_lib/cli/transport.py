@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 def _fit(args: argparse.Namespace) -> int:
     from ..config import load_profile
-    from ..transport.fit import fit_latents
+    from ..transport.fitting import fit_latents
 
     prof = load_profile(args.profile)
     cfg = section_with(prof.transport, args.set)

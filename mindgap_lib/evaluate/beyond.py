@@ -22,7 +22,7 @@ from ..splits import SplitConfig, calibration_rows, take
 from ..tagger.config import Layers
 from ..transport.conditional import fit_conditional
 from ..transport.config import TransportConfig
-from ..transport.fit import fit
+from ..transport.fitting import fit
 from ..util.atomic import atomic_write_json
 from ..util.parallel import side_by_side
 from ..util.seeds import derive_seed

@@ -49,7 +49,7 @@ def smearing_strength(variation: str) -> float:
 
 
 def _default_fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int, device: str):
-    from ..transport.fit import fit
+    from ..transport.fitting import fit
 
     return fit(source, target, cfg, seed=seed, device=device, progress=False)
 

@@ -8,7 +8,7 @@ from ..util.lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
     ".config": ("KnownMapsConfig", "TransportConfig", "TransportError", "transport_config"),
-    ".fit": ("check_samples", "fit", "fit_latents"),
+    ".fitting": ("check_samples", "fit", "fit_latents"),
     ".icnn": ("ICNN", "ICNNConfig"),
     ".init": ("bures_map", "gaussian_map_from_samples"),
     ".known_maps": ("KnownPair", "gaussian_pair", "make_pair", "ridge_pair"),

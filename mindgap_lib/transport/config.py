@@ -26,7 +26,15 @@ class TransportConfig(Section):
     layers: int = 2                 # layers per block
     width: int = 64                 # hidden units per layer
     neural_init: float = 0.1        # initial gain of the neural part (the quadratic holds the init map)
+    potential: str = "icnn"         # "icnn": convex potentials, T = ∇g is a Brenier map by construction; "mlp":
+                                    # unconstrained MLP potentials (Amos 2023), monotonicity not guaranteed (audit)
+    quad_rank: int = 0              # > 0: every ICNN unit also gets a convex quadratic skip Σ_r (q·x)² of this rank
+                                    # (bends ridge units; see icnn.QuadraticSkip); 0 = linear skips (old behaviour)
     init: str = "gaussian"          # "gaussian": start at the Bures map; "identity": start at T(x) = x
+    direction: str = "forward"      # which side holds the potential the dual optimises. "forward": f on the target
+                                    # side, T = ∇f* through a conjugate solve (ill-posed when T splits modes: f must
+                                    # be flat in the target's gaps and ∇f(y) = x loses its solution); "reverse":
+                                    # solve target → source so f lives on the source side and T = ∇f exactly
     standardize: str = "isotropic"  # "isotropic" | "diagonal" | "none" (see TransportMap)
     subspace_tol: float = 0.0       # > 0: map only within the span of the data's principal components with
                                     # variance > tol * the largest; the rest of x is kept (see fit)
@@ -34,6 +42,8 @@ class TransportConfig(Section):
     batch_size: int = 512
     lr: float = 1e-3
     lr_min_factor: float = 0.01     # cosine schedule floor, as a fraction of lr
+    betas: tuple[float, ...] = (0.9, 0.999)  # Adam(W) moment decay rates; Amos (2023) uses (0.5, 0.5) on the W2 benchmark:
+                                    # short memory keeps the two players from chasing stale gradients
     warmup_steps: int = 0
     weight_decay: float = 0.0       # AdamW decay of the neural weights (never of the quadratic)
     quad_lr_scale: float = 0.1      # the quadratic term's lr relative to lr
@@ -42,13 +52,26 @@ class TransportConfig(Section):
     g_per_f: int = 1                # g-updates per cycle (a cycle has max of the two batches)
     conj_steps: int = 3             # refinement steps of the conjugate from ∇g (0 = Makkuva min-max)
     conj_step_size: float = 1.0
+    conj_warm: str = "amortized"    # conjugate warm start: "amortized" = ∇g(x); "buffer" = each training point's last
+                                    # refined ŷ (∇g until it has one)
+    conj_mask_tol: float = 0.0      # > 0: f's loss skips batch points whose refined conjugate still has a residual
+                                    # ‖∇f(ŷ) − x‖² > tol·d (an unsolved ŷ rewards f for exploiting it); 0 = use all
+    conj_solver: str = "gd"         # "gd": preconditioned steps with a fixed inverse-Hessian guess; "lbfgs": batched
+                                    # L-BFGS that learns each sample's curvature (conjugate.py), same cost per step
     g_loss: str = "regression"      # "regression" (Amos) | "objective" (Makkuva)
+    expectile: float = 0.0          # > 0: add ENOT's expectile regulariser with this τ (0.99 in the paper) to f's loss;
+                                    # it replaces the inner conjugate solver (use with conj_steps = 0); 0 = off
+    expectile_coef: float = 1.0     # weight of that regulariser
     map_refine_steps: int = 10      # conjugate steps from ∇g when applying the map (0 = the bare ∇g)
     val_fraction: float = 0.1
     val_size: int = 4096            # at most this many held-out points per side
     val_every: int = 100            # steps between validations (history resolution)
     threads: int = speed_only(0)    # torch threads; 0 leaves torch's default (the machine's cores)
     max_time_s: float = 0.0         # stop (validate, keep the best) after this many seconds; 0 = no limit
+    val_curvature: str = "min"      # curvature μ in the checkpoint rule's penalty for unsolved conjugates (res/2μ):
+                                    # "min": λ_min of f's quadratic (a bound); "mean": its mean eigenvalue (a typical
+                                    # scale). Once f's quadratic part shrinks (reverse solve, d = 64: λ_min ~ 1e-9)
+                                    # the bound rejects every checkpoint after the start; "mean" keeps J's ordering
     rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
 
@@ -57,13 +80,27 @@ class TransportConfig(Section):
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise TransportError(f"[transport] {name} must be >= 1, got {getattr(self, name)}")
-        choices = {"init": ("gaussian", "identity"), "standardize": ("isotropic", "diagonal", "none"),
+        choices = {"init": ("gaussian", "identity"), "potential": ("icnn", "mlp"), "conj_solver": ("gd", "lbfgs"), "direction": ("forward", "reverse"),
+                   "val_curvature": ("min", "mean"), "conj_warm": ("amortized", "buffer"), "standardize": ("isotropic", "diagonal", "none"),
                    "g_loss": ("regression", "objective")}
         for name, known in choices.items():
             if getattr(self, name) not in known:
                 raise TransportError(f"[transport] {name}={getattr(self, name)!r} not one of {', '.join(known)}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise TransportError(f"[transport] betas must be two numbers in [0, 1), got {self.betas}")
         if not 0 < self.val_fraction < 1:
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.conj_mask_tol < 0:
+            raise TransportError(f"[transport] conj_mask_tol must be >= 0, got {self.conj_mask_tol}")
+        if not 0 <= self.expectile < 1 or self.expectile_coef < 0:
+            raise TransportError(f"[transport] expectile must be in [0, 1) and expectile_coef >= 0, "
+                                 f"got {self.expectile}, {self.expectile_coef}")
+        for name in ("warmup_steps", "threads", "max_time_s", "weight_decay", "quad_lr_scale", "lr_min_factor"):
+            if getattr(self, name) < 0:
+                raise TransportError(f"[transport] {name} must be >= 0, got {getattr(self, name)}")
+        if self.clip <= 0 or self.neural_init < 0 or self.quad_rank < 0:
+            raise TransportError(f"[transport] clip must be > 0, neural_init and quad_rank >= 0; "
+                                 f"got {self.clip}, {self.neural_init}, {self.quad_rank}")
         if self.rollback_tol < 0:
             raise TransportError(f"[transport] rollback_tol must be >= 0, got {self.rollback_tol}")
         if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:

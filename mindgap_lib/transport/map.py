@@ -24,8 +24,8 @@ import torch
 
 from ..util.atomic import atomic_torch_save, atomic_write_text
 from .config import TransportError
-from .dual import solve_conjugate
-from .icnn import ICNN, ICNNConfig
+from .conjugate import refine_conjugate
+from .icnn import ICNN, ICNNConfig, build_potential
 
 __all__ = ["TransportMap", "WEIGHTS_FILE", "CONFIG_FILE"]
 
@@ -86,24 +86,38 @@ class TransportMap:
             u = torch.from_numpy(np.ascontiguousarray(self._to_solver(x[i:i + chunk]))).to(self.device)
             v = net.grad(u)
             if refine:
-                v, _ = solve_conjugate(self.f, u, v, self.g.quadratic.matrix().detach(), refine,
-                                       float(self.config.get("conj_step_size", 1.0)))
+                v, _ = refine_conjugate(self.f, u, v, self.g.quadratic.matrix().detach(), refine,
+                                        self.config.get("conj_solver", "gd"), float(self.config.get("conj_step_size", 1.0)))
             out[i:i + chunk] = self._from_solver(v.detach().cpu().numpy(), x[i:i + chunk])
         return out
 
-    def transport(self, x: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
-        """Source → target, shape (n, d) in and out: ∇g(x), refined by ``refine`` conjugate steps.
+    @property
+    def reverse(self) -> bool:
+        """True when the dual was solved target → source (``direction = "reverse"``): then f lives on the
+        source side and T = ∇f exactly, while g amortises the inverse (∇f)⁻¹ = ∇f*."""
+        return self.config.get("direction", "forward") == "reverse"
 
-        The refinement (default: the config's ``map_refine_steps``) solves ∇f(y) = x from the warm
-        start ∇g(x), i.e. returns ∇f*(x): still the gradient of a convex function (f*), and the map
-        the dual actually optimised. ``refine=0`` gives the bare amortised ∇g.
+    def transport(self, x: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
+        """Source → target, shape (n, d) in and out.
+
+        Forward solve: ∇g(x) refined by ``refine`` conjugate steps (default: the config's
+        ``map_refine_steps``), which solve ∇f(y) = x from the warm start ∇g(x), i.e. return ∇f*(x):
+        still the gradient of a convex function (f*), and the map the dual actually optimised;
+        ``refine=0`` gives the bare amortised ∇g. Reverse solve: ∇f(x), the gradient of the convex
+        potential the dual optimised, with no inner problem (``refine`` is ignored).
         """
+        if self.reverse:
+            return self._apply(self.f, x, chunk)
         steps = int(self.config.get("map_refine_steps", 0)) if refine is None else int(refine)
         return self._apply(self.g, x, chunk, steps)
 
-    def inverse(self, y: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        """Target → source: ∇f (≈ (∇g)⁻¹ once trained)."""
-        return self._apply(self.f, y, chunk)
+    def inverse(self, y: np.ndarray, chunk: int = 8192, refine: int | None = None) -> np.ndarray:
+        """Target → source: ∇f (forward solve, ≈ (∇g)⁻¹ once trained) or, for a reverse solve, ∇g refined
+        into ∇f* like `transport` of a forward solve."""
+        if not self.reverse:
+            return self._apply(self.f, y, chunk)
+        steps = int(self.config.get("map_refine_steps", 0)) if refine is None else int(refine)
+        return self._apply(self.g, y, chunk, steps)
 
     def potential(self, x: np.ndarray) -> np.ndarray:
         """g at x (standardised coordinates' potential evaluated at the standardised x), for plots."""
@@ -137,6 +151,9 @@ class TransportMap:
                 raise TransportError(f"{path}: no transport map here (missing {name}; fit one with `mindgap fit-transport`)")
         try:
             meta = json.loads((path / CONFIG_FILE).read_text())
+            unknown = sorted(set(meta) - {"icnn", "config", "history"})
+            if unknown:
+                raise KeyError(f"unknown keys {unknown}")
             icnn = ICNNConfig(**meta["icnn"])
             config, history = dict(meta["config"]), meta["history"]
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -149,7 +166,7 @@ class TransportMap:
         nets = []
         try:
             for key in ("f", "g"):
-                net = ICNN(icnn).to(device)
+                net = build_potential(icnn).to(device)
                 net.load_state_dict(state[key])
                 nets.append(net)
             shift, scale = state["shift"].cpu().numpy(), state["scale"].cpu().numpy()

@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 from ..util.schedules import warmup_cosine
 from ..util.seeds import derive_seed
 from .config import TransportConfig, TransportError
-from .dual import dual_value, f_loss, g_loss, solve_conjugate
-from .icnn import ICNN, ICNNConfig
+from .conjugate import refine_conjugate
+from .dual import dual_value, expectile_loss, f_loss, g_loss
+from .icnn import ICNN, ICNNConfig, build_potential
 from .init import gaussian_map_from_samples
 
 __all__ = ["Solver", "DivergenceWarning"]
@@ -34,7 +35,7 @@ def _optimizer(net: ICNN, cfg: TransportConfig) -> torch.optim.Optimizer:
     groups = [{"params": neural, "weight_decay": cfg.weight_decay},
               {"params": [net.gain], "weight_decay": 0.0},
               {"params": quad, "weight_decay": 0.0, "lr": cfg.lr * cfg.quad_lr_scale}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(float(b) for b in cfg.betas))
 
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TransportConfig) -> torch.optim.lr_scheduler.LambdaLR:
@@ -58,8 +59,9 @@ class Solver:
         dim = source.shape[1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            icfg = ICNNConfig(dim=dim, blocks=cfg.blocks, layers=cfg.layers, width=cfg.width, neural_init=cfg.neural_init)
-            self.f, self.g = ICNN(icfg).to(source.device), ICNN(icfg).to(source.device)
+            icfg = ICNNConfig(dim=dim, blocks=cfg.blocks, layers=cfg.layers, width=cfg.width, neural_init=cfg.neural_init,
+                              quad_rank=cfg.quad_rank, kind=cfg.potential)
+            self.f, self.g = build_potential(icfg).to(source.device), build_potential(icfg).to(source.device)
         if cfg.init == "gaussian":
             self._init_gaussian()
         self.opt_f, self.opt_g = _optimizer(self.f, cfg), _optimizer(self.g, cfg)
@@ -68,6 +70,8 @@ class Solver:
         self.history: dict[str, list] = {k: [] for k in ("step", "time", "lr", "dual", "w2", "w2_dual", "val_loss",
                                                           "amortization", "conj_residual", "rollbacks")}
         self.best = (math.inf, _clone_state(self.f, self.g, self.opt_f, self.opt_g), 0)
+        self._buffer: Tensor | None = None                       # last refined ŷ per training point (conj_warm)
+        self._last_idx: Tensor | None = None
 
     def _init_gaussian(self) -> None:
         """g's quadratic at the Bures map between the moments, f's at its inverse."""
@@ -79,14 +83,37 @@ class Solver:
         self.f.quadratic.set_map(as_t(A_inv), as_t(-A_inv @ b))
 
     def _batch(self, data: Tensor) -> Tensor:
-        idx = torch.randint(len(data), (self.cfg.batch_size,), generator=self.gen)
-        return data[idx.to(data.device)]
+        idx = torch.randint(len(data), (self.cfg.batch_size,), generator=self.gen).to(data.device)
+        if data is self.x:
+            self._last_idx = idx
+        return data[idx]
+
+    def _warm_start(self, ty: Tensor) -> Tensor:
+        """∇g(x), or with ``conj_warm = "buffer"`` this point's last refined ŷ where it has one (f moved
+        little since: the buffer is stale by ~n/batch steps, the amortiser by its whole gap)."""
+        if self.cfg.conj_warm != "buffer":
+            return ty.detach()
+        if self._buffer is None:
+            self._buffer = torch.full_like(self.x, float("nan"))
+        prev = self._buffer[self._last_idx]
+        return torch.where(torch.isnan(prev[:, :1]), ty.detach(), prev)
 
     def _conjugate(self, x: Tensor, ty: Tensor, steps: int) -> tuple[Tensor, Tensor]:
         if steps == 0:
             return ty.detach(), torch.full((len(x),), float("nan"), device=x.device)
         precond = self.g.quadratic.matrix().detach()
-        return solve_conjugate(self.f, x, ty.detach(), precond, steps, self.cfg.conj_step_size)
+        return refine_conjugate(self.f, x, ty.detach(), precond, steps, self.cfg.conj_solver, self.cfg.conj_step_size)
+
+    def _solved(self, y_hat: Tensor, res: Tensor) -> Tensor:
+        """The refined points whose conjugate is solved to ``conj_mask_tol``·d (all of them when the mask is off).
+
+        At an unsolved ŷ the term −f(ŷ) underestimates f*(x), and its gradient rewards f for making the
+        conjugate harder still: the start of the runaway in which the residual explodes.
+        """
+        if self.cfg.conj_mask_tol <= 0 or self.cfg.conj_steps == 0:
+            return y_hat
+        keep = res <= self.cfg.conj_mask_tol * y_hat.shape[1]
+        return y_hat[keep] if keep.any() else y_hat
 
     def _update(self, opt: torch.optim.Optimizer, net: ICNN, loss: Tensor) -> None:
         opt.zero_grad(set_to_none=True)
@@ -101,11 +128,15 @@ class Solver:
         upd_f, upd_g = cycle < cfg.f_per_g, cycle < cfg.g_per_f
         x, y = self._batch(self.x), self._batch(self.y)
         ty = self.g.grad(x, create_graph=upd_g)
-        y_hat, _ = self._conjugate(x, ty, cfg.conj_steps)
+        y_hat, res = self._conjugate(x, self._warm_start(ty), cfg.conj_steps)
+        if cfg.conj_warm == "buffer":
+            self._buffer[self._last_idx] = y_hat
         out = {"w2sq": float(((x - ty.detach()) ** 2).sum(-1).mean())}
         if upd_f:
-            lf = f_loss(self.f, y, y_hat)
+            lf = f_loss(self.f, y, self._solved(y_hat, res))
             out["dual"] = float(lf.detach()) + float((x * y_hat).sum(-1).mean())
+            if cfg.expectile > 0:
+                lf = lf + cfg.expectile_coef * expectile_loss(self.f, x, y, y_hat, cfg.expectile)
             self._check(lf, i, "f")
             self._update(self.opt_f, self.f, lf)
         if upd_g:
@@ -127,13 +158,15 @@ class Solver:
         """Held-out upper bound on J(f) with the refined conjugate (lower is better); keeps the best checkpoint."""
         steps = max(2 * self.cfg.conj_steps, self.cfg.map_refine_steps, 5)
         ty = self.g.grad(self.xv)
-        y_hat, res = solve_conjugate(self.f, self.xv, ty, self.g.quadratic.matrix(), steps, self.cfg.conj_step_size)
+        y_hat, res = refine_conjugate(self.f, self.xv, ty, self.g.quadratic.matrix(), steps, self.cfg.conj_solver,
+                                      self.cfg.conj_step_size)
         vals = dual_value(self.f, self.xv, self.yv, y_hat)
         amort = float(((ty - y_hat) ** 2).sum(-1).mean())
         # J evaluated at an inexact ŷ is too low; f is μ-strongly convex (μ = λ_min of its quadratic), so
         # f*(x) ≤ ⟨x, ŷ⟩ − f(ŷ) + ‖∇f(ŷ) − x‖²/2μ. That bound is loose, so it only penalises residuals
         # beyond a tolerance of 1e-2 per dimension: an unsolved conjugate (a diverging f) is never "best"
-        mu = float(torch.linalg.eigvalsh(self.f.quadratic.matrix().double())[0].clamp(min=1e-12))
+        eig = torch.linalg.eigvalsh(self.f.quadratic.matrix().double())
+        mu = float((eig[0] if self.cfg.val_curvature == "min" else eig.mean()).clamp(min=1e-12))
         excess = (res - 1e-2 * self.xv.shape[1]).clamp(min=0).mean()
         val_loss = vals["dual"] + float(excess) / (2 * mu)
         w2 = float(((self.xv - y_hat) * self.out_scale).pow(2).sum(-1).mean().sqrt())

@@ -15,7 +15,7 @@ from ..util.atomic import atomic_write_json
 from ..util.parallel import side_by_side
 from ..util.seeds import derive_seed
 from .config import KnownMapsConfig, TransportConfig
-from .fit import fit
+from .fitting import fit
 from .init import gaussian_map_from_samples
 from .known_maps import KnownPair, make_pair
 from .map import TransportMap

@@ -1,7 +1,7 @@
 """Calibrations that move the jets: transport maps on the latent (then the frozen head) or on the logits.
 
 * ``identity``: nothing moved (the uncalibrated baseline).
-* ``icnn``: ours, the ICNN Brenier map on the first head layer (:func:`~mindgap_lib.transport.fit.fit`).
+* ``icnn``: ours, the ICNN Brenier map on the first head layer (:func:`~mindgap_lib.transport.fitting.fit`).
 * ``bures``: its linear part alone, the Gaussian map between the moments.
 * ``output_icnn``: an ICNN map on the ten logits, pushed through nothing: the calibration of the
   tagger's output as an experiment would make it without access to the latent.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...transport.conditional_map import make_frame
-from ...transport.fit import fit
+from ...transport.fitting import fit
 from ...transport.flows4flows import fit_flows4flows
 from ...transport.linear import fit_linear
 from .base import Arrays, Calibration, MethodContext, latent_result, timed

@@ -1,0 +1,75 @@
+"""The Wasserstein-2 benchmark loader: the published potentials load, define the stated pair, and bad files are named."""
+
+from pathlib import Path
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mindgap_lib.transport import TransportError
+from mindgap_lib.transport.audit import cyclical_monotonicity
+from mindgap_lib.transport.w2bench import (benchmark_l2_uvp, linear_baseline, load_potential, mix3tomix10_pair,
+                                           mixture_parameters)
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1] / "benchmarks" / "w2bench"
+
+
+@pytest.fixture(scope="module")
+def pair4():
+    return mix3tomix10_pair(4, ROOT)
+
+
+def test_input_mixture_is_the_repository_one():
+    """Seed-0 NumPy draws: per dimension the 3 centres are a permutation of {−1, 0, 1}, rescaled to unit variance."""
+    centers, maps = mixture_parameters(16)
+    mult = np.sqrt(2 / 3 + 0.4**2)          # mean ‖centre‖² per dimension (2/3) + std², to unit variance
+    for col in (centers * mult).T:
+        np.testing.assert_allclose(np.sort(col), [-1, 0, 1], atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(maps * mult, axis=2), 1.0, rtol=1e-5)  # unit-norm rows before scaling
+    again, _ = mixture_parameters(16)
+    np.testing.assert_array_equal(again, centers)
+
+
+def test_true_map_gives_the_stated_standardisation(pair4):
+    x = pair4.sample_source(20000, np.random.default_rng(3))
+    assert abs(x.mean(0)).max() < 0.05 and abs(x.var(0).mean() - 1) < 0.05   # the input mixture: unit variance
+    y = pair4.true_map(x)
+    assert abs(y.mean(0)).max() < 0.05                                        # Q: zero mean ...
+    assert abs(y.var(0).mean() - 1) < 0.05                                    # ... unit mean per-dim variance
+    assert pair4.info["output_var"] == pytest.approx(4.0, rel=0.05)
+    assert cyclical_monotonicity(x[:2000], y[:2000])["cm2_violation_fraction"] == 0   # a gradient of a convex ψ
+
+
+def test_baselines_bracket_the_problem(pair4):
+    """Identity and the linear (Bures) map leave most of the variance unexplained (the paper: linear 14.9 % at d=4)."""
+    x = pair4.sample_source(4096, np.random.default_rng(11))
+    tx = pair4.true_map(x)
+    lin = benchmark_l2_uvp(pair4, linear_baseline(pair4)(x), tx)
+    assert 12 < lin < 18
+    assert benchmark_l2_uvp(pair4, x, tx) > 2 * lin
+    assert benchmark_l2_uvp(pair4, tx, tx) == 0
+
+
+def test_bad_files_are_named(tmp_path):
+    good = ROOT / "Mix3toMix10" / "4_v1.pt"
+    truncated = tmp_path / "4_v1.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(TransportError, match="4_v1.pt: not a readable torch state dict"):
+        load_potential(truncated, 4)
+    with pytest.raises(TransportError, match="16_v1.pt: not a d=4 Mix3toMix10 DenseICNN"):
+        load_potential(ROOT / "Mix3toMix10" / "16_v1.pt", 4)
+    state = torch.load(good, weights_only=True)
+    state["convex_layers.0.weight"][0, 0] = -1.0
+    torch.save(state, tmp_path / "neg.pt")
+    with pytest.raises(TransportError, match="neg.pt: negative weights in convex_layers.0.weight"):
+        load_potential(tmp_path / "neg.pt", 4)
+    with pytest.raises(TransportError, match="missing.pt: benchmark potential not found"):
+        load_potential(tmp_path / "missing.pt", 4)
+    (tmp_path / "Mix3toMix10").mkdir()
+    shutil.copy(good, tmp_path / "Mix3toMix10" / "4_v1.pt")
+    with pytest.raises(TransportError, match="4_v2.pt: benchmark potential not found"):
+        mix3tomix10_pair(4, tmp_path)
+    with pytest.raises(TransportError, match="defined for d in"):
+        mix3tomix10_pair(5, ROOT)
