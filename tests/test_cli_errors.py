@@ -167,19 +167,7 @@ def _integer_keys(table: dict, prefix: str = "") -> list[str]:
 
 
 SIZES = _integer_keys(tomllib.loads(TINY_TEXT))
-ACCEPTED_NEGATIVE = {  # library bug: these load with -1 (see the xfail reason)
-    "tagger.train.threads", "transport.warmup_steps", "transport.max_time_s", "transport.threads",
-    "evaluate.discriminator.threads", "beyond.discriminator.threads"}
-
-
-@pytest.mark.parametrize("key", [k if k not in ACCEPTED_NEGATIVE else pytest.param(k, marks=pytest.mark.xfail(
-    strict=True, reason="library bug: [transport] warmup_steps and max_time_s and every `threads` key accept -1 "
-                        "(transport/config.py TransportConfig.check, tagger/config.py TrainConfig, evaluate/config.py "
-                        "DiscriminatorConfig and the [beyond] discriminator check no lower bound; [beyond] methods.flows "
-                        "threads does): a negative thread count fails only inside a "
-                        "running chapter (torch.set_num_threads: 'expects a positive integer'), and max_time_s = -1 "
-                        "silently stops every fit after its first step (transport/train.py Solver.run tests "
-                        "`cfg.max_time_s and elapsed > cfg.max_time_s`)")) for k in SIZES])
+@pytest.mark.parametrize("key", SIZES)
 def test_run_refuses_a_negative_size(tmp_path, capsys, key):
     """Every size of a profile: -1 is an error before any kernel starts, and no build folder is created."""
     from mindgap_lib.config import ProfileError
@@ -212,11 +200,11 @@ def test_run_negative_size_traceback_on_request(tmp_path, capsys):
     assert not (tmp_path / "build").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: negative learning rates, weight decays and clip norms load "
-                   "([evaluate.discriminator] lr, [transport] clip, lr_min_factor, quad_lr_scale, weight_decay, "
-                   "[tagger.train] weight_decay): evaluate/config.py, transport/config.py and tagger/config.py check "
-                   "no sign; AdamW refuses lr < 0 only once the stage runs")
-@pytest.mark.parametrize("key", ["evaluate.discriminator.lr", "transport.clip"])
+@pytest.mark.parametrize("key", ["evaluate.discriminator.lr", "evaluate.discriminator.weight_decay",
+                                 "beyond.discriminator.lr", "beyond.discriminator.weight_decay",
+                                 "tagger.train.lr", "tagger.train.weight_decay", "tagger.train.clip",
+                                 "beyond.methods.gb_learning_rate", "transport.clip", "transport.weight_decay",
+                                 "transport.quad_lr_scale", "transport.lr_min_factor"])
 def test_negative_rates_are_refused_at_load(tmp_path, key):
     from mindgap_lib.config import ProfileError
 
@@ -235,9 +223,6 @@ def test_generate_zero_jets_creates_nothing(tmp_path, capsys):
     assert not (tmp_path / "new").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/generation/generate.py generate_shard (line 255) calls "
-                   "check_writable(out), which creates the output's folders, before get_process/get_variation check "
-                   "the names: an unknown process or variation leaves new/dir/ behind (resolve them first)")
 @pytest.mark.parametrize("bad", [["--process", "Qcd"], ["--process", "QCD", "--variation", "tagret"]],
                          ids=["process", "variation"])
 def test_generate_unknown_name_creates_nothing(tmp_path, capsys, bad):

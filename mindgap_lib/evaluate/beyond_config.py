@@ -60,6 +60,8 @@ class MethodsConfig(Section):
         for name in ("output_steps", "gb_estimators", "gb_depth", "gb_min_leaf", "emd_points", "emd_neighbours"):
             if getattr(self, name) < 1:
                 raise EvaluateError(f"[beyond.methods] {name} must be >= 1, got {getattr(self, name)}")
+        if not self.gb_learning_rate > 0:
+            raise EvaluateError(f"[beyond.methods] gb_learning_rate must be > 0, got {self.gb_learning_rate}")
 
 
 @dataclass(frozen=True)

@@ -37,17 +37,23 @@ class DiscriminatorConfig(Section):
                                   # fastest on one thread, and far faster on a busy shared machine
 
     def check(self) -> None:
+        where = f"[{self.section_name()}]"  # also [beyond.discriminator]
         for name in ("layers", "width", "epochs", "batch_size", "patience", "bootstrap"):
             if getattr(self, name) < 1:
-                raise EvaluateError(f"[evaluate.discriminator] {name} must be >= 1, got {getattr(self, name)}")
+                raise EvaluateError(f"{where} {name} must be >= 1, got {getattr(self, name)}")
         if self.folds < 2:
-            raise EvaluateError(f"[evaluate.discriminator] folds must be >= 2, got {self.folds}")
+            raise EvaluateError(f"{where} folds must be >= 2, got {self.folds}")
+        if not self.lr > 0:
+            raise EvaluateError(f"{where} lr must be > 0, got {self.lr}")
+        for name in ("weight_decay", "threads"):
+            if getattr(self, name) < 0:
+                raise EvaluateError(f"{where} {name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
-            raise EvaluateError(f"[evaluate.discriminator] val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise EvaluateError(f"{where} val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.whiten_floor < 1:
-            raise EvaluateError(f"[evaluate.discriminator] whiten_floor must be in [0, 1), got {self.whiten_floor}")
+            raise EvaluateError(f"{where} whiten_floor must be in [0, 1), got {self.whiten_floor}")
         if self.auc_error not in ("delong", "bootstrap"):
-            raise EvaluateError(f"[evaluate.discriminator] auc_error must be 'delong' or 'bootstrap', got {self.auc_error!r}")
+            raise EvaluateError(f"{where} auc_error must be 'delong' or 'bootstrap', got {self.auc_error!r}")
 
 
 @dataclass(frozen=True)

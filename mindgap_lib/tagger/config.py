@@ -66,6 +66,9 @@ class TrainConfig(Section):
                 raise ProfileError(f"[tagger.train] {name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.clip <= 0:
             raise ProfileError("[tagger.train] lr and clip must be > 0 and warmup_steps >= 0")
+        for name in ("weight_decay", "threads"):
+            if getattr(self, name) < 0:
+                raise ProfileError(f"[tagger.train] {name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
