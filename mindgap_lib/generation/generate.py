@@ -252,8 +252,8 @@ def generate_shard(process: str | Process, variation: str | Variation, n_jets: i
                    out: str | os.PathLike, *, max_batch: int = 200, progress: bool = False,
                    extra_metadata: dict | None = None) -> Path:
     """Generate one shard and write it atomically to `out` (metadata: config, seed, versions)."""
+    proc, var = get_process(process), get_variation(variation)  # a bad name fails before any folder is made
     out = check_writable(out)
-    proc, var = get_process(process), get_variation(variation)
     jets, info = generate_jets(proc, var, n_jets, seed, max_batch=max_batch, progress=progress, log=True)
     meta = {"process": proc.name, "variation": var.to_dict(), "n_jets": int(n_jets), "seed": int(seed),
             "generator": {**info, "pt_range": PT_RANGE, "eta_max": ETA_MAX}, "versions": package_versions(),
