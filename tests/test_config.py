@@ -233,15 +233,11 @@ def test_cache_hash_is_order_free_and_sensitive(tmp_path):
 
 
 PACKAGES = ("mindgap_lib", "mindgap_lib.build", "mindgap_lib.generation", "mindgap_lib.jetclass", "mindgap_lib.util",
-            "mindgap_lib.tagger", "mindgap_lib.evaluate")
-BROKEN_EXPORTS = {
-    "mindgap_lib.transport": "library bug: mindgap_lib/transport/__init__.py exports `fit` from the submodule .fit of "
-                             "the same name: once imported, the submodule shadows the function",
-}
+            "mindgap_lib.tagger", "mindgap_lib.evaluate", "mindgap_lib.evaluate.methods", "mindgap_lib.geometry",
+            "mindgap_lib.transport")
 
 
-@pytest.mark.parametrize("package", [*PACKAGES, *(pytest.param(p, marks=pytest.mark.xfail(reason=r, strict=True))
-                                                 for p, r in BROKEN_EXPORTS.items())])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_every_public_name_of_a_package_resolves(package):
     module = importlib.import_module(package)
     broken = []
