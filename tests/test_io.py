@@ -93,22 +93,8 @@ def test_truncated_file(tmp_path):
         io.read_jets(cut)
 
 
-TRUNCATED_NOT_WRAPPED = pytest.mark.xfail(strict=True, reason=(
-    "library bug: mindgap_lib/jetclass/io.py _open_tree (line ~97) reads `fin[TREE]` (and `TREE in fin`) outside its "
-    "try, so a file cut before its TTree gives uproot's raw OSError; and every JetFileError built from an uproot "
-    "error carries that error's multi-line text. Fix: move both into the try, and collapse whitespace of the "
-    "wrapped message (' '.join(str(err).split()))"))
-ONE_LINE_ONLY = pytest.mark.xfail(strict=True, reason=(
-    "library bug: mindgap_lib/jetclass/io.py wraps uproot's multi-line OSError text ('expected Chunk of length "
-    "...,\\nreceived ... bytes\\nfor file path ...') into JetFileError verbatim (read_metadata line ~146, "
-    "read_jets line ~133): the command line prints it over three lines. Fix: ' '.join(str(err).split())"))
-
-
 @pytest.mark.parametrize("reader", ["read_metadata", "read_jets"])
-@pytest.mark.parametrize("fraction", [pytest.param(0.1, marks=TRUNCATED_NOT_WRAPPED),
-                                      pytest.param(0.3, marks=TRUNCATED_NOT_WRAPPED),
-                                      pytest.param(0.5, marks=ONE_LINE_ONLY),
-                                      pytest.param(0.7, marks=ONE_LINE_ONLY)])
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5, 0.7])
 def test_a_truncated_file_is_a_one_line_jet_file_error(tmp_path, reader, fraction):
     """Cut anywhere, a file is a JetFileError naming it, on one line (the CLI prints it as it is)."""
     good = io.write_jets(tmp_path / "good.root", _jets(), {"seed": 1})
@@ -164,10 +150,7 @@ def test_writer_refuses_invalid_values_and_names_them(tmp_path):
 
 @pytest.mark.parametrize("bad, branch", [
     ("nan_pt", "jet_pt"),
-    pytest.param("two_labels", "label_QCD", marks=pytest.mark.xfail(strict=True, reason=(
-        "library bug: mindgap_lib/jetclass/io.py _validate (line ~40) says 'labels must be one-hot (exactly one "
-        "label_* per jet)' without naming which label branches a bad jet sets; name them, e.g. 'jet 1 sets "
-        "label_QCD and label_Hbb'"))),
+    ("two_labels", "label_QCD"),
     ("counts", "jet_nparticles")])
 def test_writer_names_the_branch_of_a_bad_value(tmp_path, bad, branch):
     """NaN jet_pt, two labels on one jet, jet_nparticles != the constituents: a one-line JetFileError naming the

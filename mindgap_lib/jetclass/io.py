@@ -38,11 +38,13 @@ def _validate(path: Path, jets: Mapping[str, Any], n: int) -> None:
             bad = np.flatnonzero(~np.isfinite(arr))
             raise JetFileError(f"{path}: cannot write, branch {b} holds {bad.size} non-finite value(s) (first at {bad[0]})")
     labels = np.stack([np.asarray(jets[b], dtype=np.float64) for b in LABELS], axis=1) if n else np.zeros((0, len(LABELS)))
-    per_jet = labels.sum(1)
-    if n and (not np.isin(labels, (0.0, 1.0)).all() or (per_jet != 1).any()):
-        rows = np.flatnonzero(per_jet != 1)
+    rows = np.flatnonzero((labels.sum(1) != 1) | ~np.isin(labels, (0.0, 1.0)).all(1))
+    if rows.size:
+        first = rows[0]
+        sets = " and ".join(f"{b}={labels[first, i]:g}" if labels[first, i] != 1 else b
+                            for i, b in enumerate(LABELS) if labels[first, i] != 0) or "no label_*"
         raise JetFileError(f"{path}: cannot write, labels must be one-hot (exactly one label_* per jet); "
-                           f"jet(s) {rows[:5].tolist()} have {per_jet[rows[:5]].tolist()}")
+                           f"jet {first} sets {sets}" + (f" ({rows.size} such jets)" if rows.size > 1 else ""))
     counts = ak.to_numpy(ak.num(ak.Array(jets["part_px"]), axis=1)) if n else np.zeros(0)
     declared = np.asarray(jets["jet_nparticles"])
     if (declared != counts).any():
@@ -85,16 +87,23 @@ def write_jets(path: str | os.PathLike, jets: Mapping[str, Any], metadata: Mappi
     return path
 
 
+def _one_line(err: Exception) -> str:
+    """An error's type and text on one line (uproot's messages span several: the CLI prints ours as they are)."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
 def _open_tree(path: Path):
     if not path.is_file():
         raise JetFileError(f"{path}: no such file")
     try:
         fin = uproot.open(path)
+        has_tree = TREE in fin
+        keys = [] if has_tree else fin.keys()
+        tree = fin[TREE] if has_tree else None
     except Exception as err:  # uproot raises several types for a non-ROOT or truncated file
-        raise JetFileError(f"{path}: not a readable ROOT file ({type(err).__name__}: {err})") from None
-    if TREE not in fin:
-        raise JetFileError(f"{path}: no TTree named {TREE!r} (keys: {', '.join(fin.keys()) or 'none'})")
-    tree = fin[TREE]
+        raise JetFileError(f"{path}: not a readable ROOT file ({_one_line(err)})") from None
+    if not has_tree:
+        raise JetFileError(f"{path}: no TTree named {TREE!r} (keys: {', '.join(keys) or 'none'})")
     if not isinstance(tree, uproot.TTree):
         raise JetFileError(f"{path}: {TREE!r} is a {type(tree).__name__}, not a TTree (RNTuple files are not JetClass files)")
     return tree
@@ -131,7 +140,7 @@ def read_jets(paths: str | os.PathLike | Iterable[str | os.PathLike], branches: 
         try:
             chunks.append(tree.arrays(branches, library="ak"))
         except Exception as err:
-            raise JetFileError(f"{path}: failed reading branches ({type(err).__name__}: {err}); truncated file?") from None
+            raise JetFileError(f"{path}: failed reading branches ({_one_line(err)}); truncated file?") from None
     return chunks[0] if len(chunks) == 1 else ak.concatenate(chunks)
 
 
@@ -145,4 +154,4 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
                 return {}
             return json.loads(str(fin[METADATA_KEY]))
     except Exception as err:  # a truncated file: OSError, uproot's DeserializationError, bad JSON
-        raise JetFileError(f"{path}: unreadable metadata ({type(err).__name__}: {err}); truncated file?") from None
+        raise JetFileError(f"{path}: unreadable metadata ({_one_line(err)}); truncated file?") from None
