@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mindgap_lib.transport.audit import audit_map
+
+import transport_w2bench as w2b  # noqa: E402  (the public pairs; same folder)
 from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_pair, sinkhorn_divergence,
                                    transport_config, w2_exact)
 
@@ -60,7 +63,7 @@ def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
 
 
 def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None,
-              preset: dict | None = None) -> dict:
+              preset: dict | None = None, audit: bool = False) -> dict:
     pair = make_pair(name, dim, seed=0)
     x, y = pair.samples(n_samples(dim), seed=1)
     xt = pair.sample_source(5000, np.random.default_rng(7)).astype(np.float32)
@@ -78,6 +81,9 @@ def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, step
             "time_to_best": m.history["time"][k],
             "w2_emd_fit": w2_exact(mapped, y, n=2000), "w2_emd_true": w2_exact(tx, y, n=2000),
             "sinkhorn_fit": sinkhorn_divergence(mapped, y, n=1000), "sinkhorn_true": sinkhorn_divergence(tx, y, n=1000)}
+    if audit:  # on fresh points: the audit needs no true map, so it is the check a real latent map gets too
+        ya = pair.true_map(pair.sample_source(3000, np.random.default_rng(9)))
+        row["audit"] = audit_map(m, pair.sample_source(3000, np.random.default_rng(8)), ya, n_emd=1000, repeats=3)
     if textbook:
         t0 = time.perf_counter()
         tb = fit(x, y, transport_config(profile, max_time_s=row["time"], **TEXTBOOK), seed=0, progress=False)
@@ -112,6 +118,9 @@ def main() -> None:
     ap.add_argument("--no-textbook", action="store_true")
     ap.add_argument("--no-ott", action="store_true")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--audit", action="store_true", help="add the optimality audit of every fit (a second table)")
+    ap.add_argument("--w2bench", type=int, nargs="*", default=None, metavar="D",
+                    help="also run the public Mix3toMix10 pairs at these dimensions (transport_w2bench.py, its preset)")
     args = ap.parse_args()
     print("| pair | d | identity | Gaussian map | ours: L2-UVP (time to best / total) | bare ∇g | textbook (time) | "
           "OTT-JAX (time to best) | W2 emd: T̂#P vs T*#P | Sinkhorn div: T̂#P vs T*#P |")
@@ -122,8 +131,15 @@ def main() -> None:
             base = dim in args.baseline_dims
             steps = args.small_steps if dim <= 16 and args.small_steps else None
             rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps,
-                                  PRESETS[args.preset]))
+                                  PRESETS[args.preset], args.audit))
             print(fmt(rows[-1]), flush=True)
+    if args.audit:
+        print(w2b.audit_table([{"dim": f"{r['pair']} {r['dim']}", "audit": r["audit"]} for r in rows]))
+    if args.w2bench:
+        w2rows = [w2b.bench_dim(d, 40000, w2b.PRESETS["w2bench"] | ({"steps": w2b.STEPS_BY_DIM[d]} if d in w2b.STEPS_BY_DIM else {}), args.audit)
+                  for d in args.w2bench]
+        print(w2b.table(w2rows, "w2bench", w2b.PRESETS["w2bench"]))
+        rows += w2rows
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
 

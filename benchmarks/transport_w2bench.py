@@ -76,6 +76,23 @@ def bench_dim(dim: int, samples: int, overrides: dict, audit: bool) -> dict:
     return row
 
 
+def audit_table(rows: list[dict]) -> str:
+    """The optimality audit of each fitted map (rows with an "audit" dict), one line per row."""
+    audits = [r for r in rows if "audit" in r]
+    if not audits:
+        return ""
+    lines = ["", "| d | cost − W2²(emd) | push-fwd W2² vs floor | 2-cycle / 3-cycle violations | Jacobian asym | "
+             "neg.-eigenvalue points | conj. residual (mean) |", "|---|---|---|---|---|---|---|"]
+    for r in audits:
+        a = r["audit"]
+        lines.append(f"| {r['dim']} | {a['cost_minus_w2sq_mean']:.2f} ± {a['cost_minus_w2sq_std']:.2f} | "
+                     f"{a['pushforward_w2sq_mean']:.2f} vs {a['floor_w2sq_mean']:.2f} | "
+                     f"{a['cm2_violation_fraction']:.4f} / {a['cm3_violation_fraction']:.4f} | "
+                     f"{a['jac_asym_rel_max']:.1e} | {a['jac_negative_fraction']:.3f} | "
+                     f"{a['conj_residual_mean']:.2e} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict], preset: str, overrides: dict) -> str:
     lines = [f"### Mix3toMix10, preset `{preset}` ({time.strftime('%Y-%m-%d')}, {platform.node()}, torch "
              f"{torch.__version__}, 1 thread)", "", f"Overrides of the cpu profile: `{json.dumps(overrides)}`", "",
@@ -84,17 +101,7 @@ def table(rows: list[dict], preset: str, overrides: dict) -> str:
     for r in rows:
         lines.append(f"| {r['dim']} | {r['samples']} | {r['identity']:.1f} | {r['linear']:.1f} | **{r['ours']:.2f}** | "
                      f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['steps']} ({r['best_step']}) |")
-    audits = [r for r in rows if "audit" in r]
-    if audits:
-        lines += ["", "| d | cost − W2²(emd) | push-fwd W2² vs floor | 2-cycle / 3-cycle violations | Jacobian asym | "
-                  "neg.-eigenvalue points | conj. residual (mean) |", "|---|---|---|---|---|---|---|"]
-        for r in audits:
-            a = r["audit"]
-            lines.append(f"| {r['dim']} | {a['cost_minus_w2sq_mean']:.2f} ± {a['cost_minus_w2sq_std']:.2f} | "
-                         f"{a['pushforward_w2sq_mean']:.2f} vs {a['floor_w2sq_mean']:.2f} | "
-                         f"{a['cm2_violation_fraction']:.4f} / {a['cm3_violation_fraction']:.4f} | "
-                         f"{a['jac_asym_rel_max']:.1e} | {a['jac_negative_fraction']:.3f} | "
-                         f"{a['conj_residual_mean']:.2e} |")
+    lines.append(audit_table(rows))
     return "\n".join(lines) + "\n"
 
 
