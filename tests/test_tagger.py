@@ -243,10 +243,6 @@ def test_a_killed_train_tagger_command_resumes_to_the_same_tagger(trained, data_
                                    rtol=1e-6, atol=1e-6, err_msg=key)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: mindgap_lib/tagger/train.py _loop keeps the per-step losses since "
-                   "the last evaluation in a local list that the checkpoint does not hold, so a run resumed between two "
-                   "evaluations records at the next one the mean of the steps after the resume only (step 30: 1.781 "
-                   "instead of 1.842 when stopped at 25; the weights are identical); put `losses` in the saved state")
 def test_resume_between_evaluations_keeps_the_recorded_train_loss(trained, data_dir, tmp_path):
     """A stop between two evaluations (25: they come every 10 steps) and a resume give the uninterrupted history."""
     assert train_tagger(TINY, data_dir, tmp_path, progress=False, stop_after=25) == {"complete": False, "step": 25}

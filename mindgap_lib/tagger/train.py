@@ -106,7 +106,7 @@ def _resume(out_dir: Path, config: dict, model: Tagger, opt: torch.optim.Optimiz
     """Restore a checkpoint left by an interrupted run of the same config (else start at step 0)."""
     path = out_dir / CHECKPOINT_FILE
     if not path.is_file():
-        return {"step": 0, "history": [], "elapsed": 0.0}
+        return {"step": 0, "history": [], "elapsed": 0.0, "losses": []}
     ckpt = torch.load(path, map_location=device, weights_only=True)
     if ckpt.get("config") != config:
         diff = sorted(k for k in set(config) | set(ckpt.get("config", {})) if config.get(k) != ckpt.get("config", {}).get(k))
@@ -117,7 +117,8 @@ def _resume(out_dir: Path, config: dict, model: Tagger, opt: torch.optim.Optimiz
     torch.set_rng_state(ckpt["rng"].cpu())
     if device.type == "cuda" and "cuda_rng" in ckpt:
         torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu())
-    return {"step": int(ckpt["step"]), "history": list(ckpt["history"]), "elapsed": float(ckpt["elapsed"])}
+    return {"step": int(ckpt["step"]), "history": list(ckpt["history"]), "elapsed": float(ckpt["elapsed"]),
+            "losses": list(ckpt.get("losses", []))}  # the steps since the last evaluation: its train_loss
 
 
 def _save_checkpoint(out_dir: Path, config: dict, model, opt, state: dict, device) -> None:
@@ -135,7 +136,7 @@ def _loop(model, opt, feats: Features, split, cfg: TrainConfig, state: dict, see
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, desc="train tagger", unit="step")
-    losses, t0, jets = [], time.perf_counter(), 0
+    losses, t0, jets = state["losses"], time.perf_counter(), 0  # per-step losses since the last evaluation
     try:
         while state["step"] < last:
             step = state["step"]
@@ -159,7 +160,7 @@ def _loop(model, opt, feats: Features, split, cfg: TrainConfig, state: dict, see
                 state["history"].append({"step": state["step"], "lr": _lr(step, cfg),
                                          "train_loss": float(torch.stack(losses).float().mean()),
                                          **_validate(model, feats, split["val"], cfg, device)})
-                losses = []
+                losses.clear()
             if state["step"] % cfg.checkpoint_every == 0 or state["step"] == last:
                 state["elapsed"] += time.perf_counter() - t0
                 t0, jets = time.perf_counter(), 0
