@@ -383,14 +383,13 @@ def test_a_killed_generate_command_resumes_to_the_same_dataset(kill_profile, ref
     for rel in done:  # nothing half-written under a final name
         assert_same_shard(out / rel, reference_dataset / rel)
     stamps = {rel: (out / rel).stat().st_mtime_ns for rel in done}
-    leftovers = _temporaries(out)
 
     assert cli(["generate", "--profile", str(kill_profile), "--out", str(out), "--quiet"]) == 0
     assert _shards(out) == _shards(reference_dataset)
     for rel in _shards(reference_dataset):
         assert_same_shard(out / rel, reference_dataset / rel)
     assert {rel: (out / rel).stat().st_mtime_ns for rel in done} == stamps, "finished shards were redone"
-    assert _temporaries(out) == leftovers  # (SIGKILL's stale temporary: test_a_stale_temporary_is_swept_on_resume)
+    assert _temporaries(out) == []  # SIGKILL's stale temporary is swept (test_a_stale_temporary_is_swept_on_resume)
     assert (out / dataset.MANIFEST).is_file()
 
 
@@ -436,13 +435,9 @@ def test_cli_resume_redoes_a_truncated_and_a_corrupt_shard(reference_dataset, ki
     for rel in _shards(reference_dataset):
         assert_same_shard(out / rel, reference_dataset / rel)
     assert dataset.files(out, "calib", "nominal") == [corrupt]  # the stale temporary is never listed (or read)
-    assert _temporaries(out) == [stale]                         # (nor swept: see the next test)
+    assert _temporaries(out) == []                              # and swept: see the next test
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: a writer killed outright (SIGKILL, power loss) leaves its "
-                   "temporary .<name>.<pid>.<hex>.tmp beside the shards, and no rerun ever removes it "
-                   "(mindgap_lib/generation/dataset.py generate_dataset; util/atomic.py): under the folder's lock, "
-                   "sweep temporaries whose pid is not alive (or all of them: the lock says no writer is running)")
 def test_a_stale_temporary_is_swept_on_resume(reference_dataset, kill_profile, tmp_path):
     import shutil
 
@@ -452,6 +447,19 @@ def test_a_stale_temporary_is_swept_on_resume(reference_dataset, kill_profile, t
     stale.write_bytes(b"half a file")
     assert cli(["generate", "--profile", str(kill_profile), "--out", str(out), "--quiet"]) == 0
     assert _temporaries(out) == []
+
+
+def test_the_sweep_keeps_the_temporaries_of_live_writers_and_other_files(tmp_path):
+    from mindgap_lib.util.atomic import sweep_stale_temporaries, temp_name
+
+    (tmp_path / "a").mkdir()
+    dead = tmp_path / "a" / ".QCD_0000.root.999999.deadbeef.tmp"
+    live = temp_name(tmp_path / "a" / "QCD_0001.root")  # this process: alive
+    other = [tmp_path / "a" / ".notes.tmp", tmp_path / "a" / ".x.root.12.nothex!.tmp", tmp_path / "QCD_0000.root"]
+    for p in (dead, live, *other):
+        p.write_bytes(b"x")
+    assert sweep_stale_temporaries(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and all(p.exists() for p in other)
 
 
 def test_dataset_pieces_use_the_seeds_of_the_whole(reference_dataset, kill_profile, tmp_path):

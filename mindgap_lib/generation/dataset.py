@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import MindgapError
 from ..jetclass.io import read_metadata
 from ..jetclass.schema import CLASSES
-from ..util.atomic import atomic_write_json
+from ..util.atomic import atomic_write_json, sweep_stale_temporaries
 from ..util.locks import file_lock
 from ..util.seeds import derive_seed
 from .config import GenerateConfig
@@ -151,7 +151,8 @@ def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tup
     so the pieces add up to the whole).
     Shards run in parallel over `workers` processes (default: ``cfg.workers``) with Dask's
     multiprocessing scheduler; a tqdm bar counts jets and shows jets/s. The folder is locked while
-    a run writes it: a second run on the same folder waits, then finds the shards done. Worker
+    a run writes it: a second run on the same folder waits, then finds the shards done; the
+    temporaries a writer killed outright left behind are removed then. Worker
     processes are spawned, so a script calling this with workers > 1 needs the
     ``if __name__ == "__main__":`` guard (the ``mindgap`` command and notebooks need nothing).
     """
@@ -170,6 +171,7 @@ def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tup
     out = Path(out)
     _check_out(out)
     with file_lock(out / LOCK, what=f"dataset {out}"):
+        sweep_stale_temporaries(out)  # of a writer killed outright; under the lock, none of ours is running
         todo = [s for s in shards if not _is_done(out / s.relpath, s)]
         total = sum(s.n_jets for s in shards)
         bar = tqdm(total=total, initial=total - sum(s.n_jets for s in todo), unit="jet",

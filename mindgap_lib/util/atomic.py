@@ -1,8 +1,8 @@
 """Atomic writes: a unique temporary name beside the target, then one rename.
 
 A reader never sees half a file, a killed writer leaves only its own temporary (named with its pid
-and a random suffix, so two writers never collide), and the previous version survives until the
-new one is complete.
+and a random suffix, so two writers never collide; :func:`sweep_stale_temporaries` removes it once
+that pid is gone), and the previous version survives until the new one is complete.
 """
 
 from __future__ import annotations
@@ -10,17 +10,50 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["temp_name", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_npz", "jsonable", "atomic_torch_save"]
+__all__ = ["temp_name", "sweep_stale_temporaries", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_npz", "jsonable", "atomic_torch_save"]
 
 
 def temp_name(path: str | os.PathLike) -> Path:
     """``<dir>/.<name>.<pid>.<random>.tmp``: unique per writer, hidden, and ignored by ``*.root`` globs."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")  # what temp_name makes; group 1: the writer's pid
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists on this machine (another user's counts as alive)."""
+    if pid <= 0:
+        return True  # not a writer's pid: keep its file
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except (ProcessLookupError, OverflowError):  # no such process (or a number no pid can be)
+        return False
+    except OSError:  # EPERM: it exists, and is another user's
+        return True
+    return True
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries (:func:`temp_name`) under `folder` whose writer is no longer alive; returns them.
+
+    A writer killed outright (SIGKILL, power loss) cannot remove its own temporary. Call this only
+    while holding the lock that serialises the folder's writers: then no writer of ours is running,
+    and the pid check keeps the file of any other process still alive on this machine.
+    """
+    removed = []
+    for path in sorted(Path(folder).rglob(".*.tmp")):
+        m = TEMP_NAME.match(path.name)
+        if m and path.is_file() and not _alive(int(m.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
