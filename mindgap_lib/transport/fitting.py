@@ -15,6 +15,7 @@ from ..util.atomic import atomic_write_json, atomic_write_npz
 from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
+from .audit import audit_map
 from .map import TransportMap, solver_coords
 from .metrics import w2_exact
 from .train import Solver
