@@ -13,6 +13,7 @@ from mindgap_lib.transport import (ICNN, DivergenceWarning, ICNNConfig, Transpor
                                    dual, fit_latents, gaussian_map_from_samples, gaussian_pair, l2_uvp,
                                    ridge_pair, sinkhorn_divergence, transport_config, w2_exact, w2_gaussian)
 from mindgap_lib.transport import fit
+from mindgap_lib.transport.map import solver_coords
 
 torch.set_num_threads(1)
 TINY = transport_config("tiny")  # the tiny profile's [transport] section
@@ -393,5 +394,10 @@ def test_map_on_a_subspace_stays_in_it_and_learns_the_map_there(tmp_path):
     np.testing.assert_array_equal(TransportMap.load(tmp_path / "map").transport(x[:200]), m.transport(x[:200]))
     full = fit(x2, y2, TINY.replace(subspace_tol=1e-6), seed=0, progress=False)  # full-rank data: no basis
     assert full.basis is None
+    # "diagonal" with a basis scales each principal direction: PCA whitening of f's side within the span
+    white = fit(x, y, TINY.replace(subspace_tol=1e-6, standardize="diagonal"), seed=0, progress=False)
+    np.testing.assert_allclose(solver_coords(y, white.shift, white.scale, white.basis).std(0), 1.0, rtol=1e-3)
+    moved = white.transport(xt2 @ embed.T + offset)
+    assert np.abs((moved - offset) - (moved - offset) @ embed @ embed.T).max() < 1e-4
     with pytest.raises(TransportError, match="subspace_tol"):
-        TINY.replace(subspace_tol=1e-6, standardize="diagonal")
+        TINY.replace(subspace_tol=-1e-6)

@@ -35,7 +35,8 @@ class TransportConfig(Section):
                                     # side, T = ∇f* through a conjugate solve (ill-posed when T splits modes: f must
                                     # be flat in the target's gaps and ∇f(y) = x loses its solution); "reverse":
                                     # solve target → source so f lives on the source side and T = ∇f exactly
-    standardize: str = "isotropic"  # "isotropic" | "diagonal" | "none" (see TransportMap)
+    standardize: str = "isotropic"  # "isotropic" | "diagonal" | "none": the solver's coordinates (see TransportMap);
+                                    # with subspace_tol > 0, "diagonal" scales each principal direction (PCA whitening)
     subspace_tol: float = 0.0       # > 0: map only within the span of the data's principal components with
                                     # variance > tol * the largest; the rest of x is kept (see fit)
     steps: int = 1000               # training batches (each: one conjugate solve)
@@ -105,9 +106,8 @@ class TransportConfig(Section):
             raise TransportError(f"[transport] rollback_tol must be >= 0, got {self.rollback_tol}")
         if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:
             raise TransportError("[transport] conj_steps and map_refine_steps must be >= 0 and lr > 0")
-        if self.subspace_tol < 0 or (self.subspace_tol > 0 and self.standardize == "diagonal"):
-            raise TransportError("[transport] subspace_tol must be >= 0, and needs standardize 'isotropic' or 'none' "
-                                 "(a per-dimension scale does not commute with the projection)")
+        if self.subspace_tol < 0:
+            raise TransportError(f"[transport] subspace_tol must be >= 0, got {self.subspace_tol}")
         if self.g_loss == "regression" and self.conj_steps == 0:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 
