@@ -294,6 +294,10 @@ display(Markdown(f"The map acts in **{kept}** of the {source.shape[1]} direction
 #   ⟨T(x) − T(x′), x − x′⟩ < 0, which a gradient of a convex function never gives;
 # * **the Jacobian**: how far from symmetric it is, and how many jets have a negative eigenvalue;
 # * **the conjugate residual** ‖∇f(ŷ) − x‖² of the refinement that defines T = ∇f*.
+#
+# Costs and cycles are measured in the solver's coordinates (the target's whitened principal
+# directions), the metric in which the map is optimal; in raw $z_{128}$ units a map optimal for that
+# Mahalanobis cost need not be monotone.
 
 # %%
 audit = metrics["audit"]
