@@ -229,7 +229,7 @@ display(widgets.VBox([picker, live_out]))
 #   frozen head stays on the tagger's output surface by construction. (The Bures start makes it worse
 #   in the logits: their covariance is set by the tails, so the linear map stretches the bulk;
 #   `output_init = "identity"`.)
-# * **Flows for flows needs whitened inputs.** On the latent in the ICNN's isotropic frame (whose
+# * **Flows for flows needs whitened inputs.** On the latent in one isotropic frame (whose
 #   variances span orders of magnitude) the morph made things worse than no calibration (AUC 0.84
 #   against 0.65); whitened per principal direction, the same flows reached 0.55.
 # * **Exact OT closes the LLRs and leaks in the latent.** Its out-of-sample extension (the nearest
