@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MindgapError
+from ..util import atomic
 from ..util.sections import Section
 
 __all__ = ["UsageError", "parse_overrides", "section_with", "writable_folder"]
@@ -38,11 +39,4 @@ def section_with(section: Section, items: list[str] | None) -> Section:
 
 def writable_folder(path: str | os.PathLike, what: str = "--out") -> Path:
     """A folder that exists (created if needed) and can be written, checked before any work starts."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{what} {path}: cannot create ({err.strerror or err})") from None
-    if not os.access(path, os.W_OK):
-        raise UsageError(f"{what} {path}: not writable")
-    return path
+    return atomic.writable_folder(path, lambda reason: UsageError(f"{what} {path}: {reason}"))

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..splits import SplitConfig
 from ..tagger.config import Layers
+from ..util.atomic import writable_folder
 from .calibrated import calibrate, load_map, load_tagger
 from .comparisons import COMPARISONS, run_discriminators, standard_tasks
 from .config import EvaluateConfig, EvaluateError
@@ -67,10 +68,8 @@ def evaluate(tagger: Any, source: str | os.PathLike, target: str | os.PathLike, 
         the metrics dict (also in ``metrics.json``).
     """
     t0, out_dir = time.perf_counter(), Path(out_dir)
-    try:  # fail before the work, not after it
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EvaluateError(f"{out_dir}: cannot create the output folder ({err})") from None
+    # fail before the work, not after it
+    writable_folder(out_dir, lambda reason: EvaluateError(f"output folder {out_dir}: {reason}"))
     model = load_tagger(tagger, device)
     layers: Layers = model.head.names
     src_all, tgt_all = load_pair(source, target, layers)

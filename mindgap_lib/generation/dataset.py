@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import MindgapError
 from ..jetclass.io import read_metadata
 from ..jetclass.schema import CLASSES
-from ..util.atomic import atomic_write_json, sweep_stale_temporaries
+from ..util.atomic import atomic_write_json, sweep_stale_temporaries, writable_folder
 from ..util.locks import file_lock
 from ..util.seeds import derive_seed
 from .config import GenerateConfig
@@ -131,16 +131,6 @@ def _compute(tasks: list, workers: int, bar) -> None:
             dask.compute(*tasks, scheduler="synchronous")
 
 
-def _check_out(out: Path) -> None:
-    """`out` exists (created if needed) and is writable, before any work starts."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DatasetError(f"output folder {out}: cannot create ({err})") from None
-    if not os.access(out, os.W_OK):
-        raise DatasetError(f"output folder {out}: not writable")
-
-
 def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tuple[str, ...] = ("train", "calib"),
                      variations: tuple[str, ...] | None = None, workers: int | None = None,
                      progress: bool = True) -> list[Path]:
@@ -169,7 +159,7 @@ def generate_dataset(cfg: GenerateConfig, out: str | os.PathLike, *, splits: tup
         cfg = cfg.replace(calib_variations=tuple(variations))
     shards = [s for s in plan(cfg) if s.split in splits]
     out = Path(out)
-    _check_out(out)
+    writable_folder(out, lambda reason: DatasetError(f"output folder {out}: {reason}"))
     with file_lock(out / LOCK, what=f"dataset {out}"):
         sweep_stale_temporaries(out)  # of a writer killed outright; under the lock, none of ours is running
         todo = [s for s in shards if not _is_done(out / s.relpath, s)]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..splits import SplitConfig, calibration_rows
-from ..util.atomic import atomic_write_json, atomic_write_npz
+from ..util.atomic import atomic_write_json, atomic_write_npz, writable_folder
 from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
@@ -163,12 +163,8 @@ def fit_latents(source: str | os.PathLike, target: str | os.PathLike, out_dir: s
     """
     source, target, out_dir = Path(source), Path(target), Path(out_dir)
     src_all, tgt_all = _load_layer(source, layer), _load_layer(target, layer)
-    try:  # fail before the fit, not after it
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TransportError(f"{out_dir}: cannot create the output folder ({err})") from None
-    if not os.access(out_dir, os.W_OK):
-        raise TransportError(f"{out_dir}: output folder is not writable")
+    # fail before the fit, not after it
+    writable_folder(out_dir, lambda reason: TransportError(f"output folder {out_dir}: {reason}"))
     if split is not None:
         rs, rt = calibration_rows(len(src_all), split, source.stem), calibration_rows(len(tgt_all), split, target.stem)
         fit_s, fit_t, ev_s, ev_t = src_all[rs.fit], tgt_all[rt.fit], rs.eval, rt.eval

@@ -13,9 +13,22 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-__all__ = ["temp_name", "sweep_stale_temporaries", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_npz", "jsonable", "atomic_torch_save"]
+__all__ = ["writable_folder", "temp_name", "sweep_stale_temporaries", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_npz", "jsonable", "atomic_torch_save"]
+
+
+def writable_folder(path: str | os.PathLike, error: Callable[[str], Exception]) -> Path:
+    """`path` as a folder that exists (created if needed) and can be written, checked before any work
+    starts; a failure raises ``error(reason)``, reason "cannot create (…)" or "not writable"."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise error(f"cannot create ({err.strerror or err})") from None
+    if not os.access(path, os.W_OK):
+        raise error("not writable")
+    return path
 
 
 def temp_name(path: str | os.PathLike) -> Path:
