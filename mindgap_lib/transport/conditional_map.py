@@ -21,12 +21,10 @@ import torch
 from ..util.atomic import atomic_torch_save, atomic_write_text
 from .config import TransportError
 from .dual import solve_conjugate
+from .map import CONFIG_FILE, WEIGHTS_FILE, map_weights_errors, read_map_folder
 from .picnn import PICNN, PICNNConfig
 
 __all__ = ["Frame", "make_frame", "AtCondition", "ConditionalMap"]
-
-WEIGHTS_FILE = "weights.pt"
-CONFIG_FILE = "config.json"
 
 
 @dataclass
@@ -174,16 +172,14 @@ class ConditionalMap:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> "ConditionalMap":
-        """Rebuild a saved map (``torch.load(weights_only=True)``: tensors only)."""
+        """Rebuild a saved map (tensors only); a missing, truncated or tampered file is a
+        :class:`~.config.TransportError` naming it (see :func:`~.map.read_map_folder`)."""
         path = Path(path)
-        for name in (WEIGHTS_FILE, CONFIG_FILE):
-            if not (path / name).is_file():
-                raise FileNotFoundError(f"no conditional map at {path}: missing {name}")
-        meta = json.loads((path / CONFIG_FILE).read_text())
-        state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
-        nets = []
-        for key in ("f", "g"):
-            net = PICNN(PICNNConfig(**meta["picnn"])).to(device)
-            net.load_state_dict(state[key])
-            nets.append(net)
-        return cls(nets[0], nets[1], Frame.from_tensors(state["frame"]), meta["config"], meta["history"])
+        picnn, config, history, state = read_map_folder(path, device, "picnn", PICNNConfig,
+                                                        "no conditional map here (missing {name})")
+        with map_weights_errors(path):
+            nets = [PICNN(picnn).to(device) for _ in range(2)]
+            for net, key in zip(nets, ("f", "g")):
+                net.load_state_dict(state[key])
+            frame = Frame.from_tensors(state["frame"])
+        return cls(nets[0], nets[1], frame, config, history)

@@ -14,10 +14,11 @@ still the gradient of a convex function (g on the span plus ½‖·‖² on its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -146,32 +147,51 @@ class TransportMap:
         fit the stored architecture are :class:`TransportError`s naming the file.
         """
         path = Path(path)
-        for name in (WEIGHTS_FILE, CONFIG_FILE):
-            if not (path / name).is_file():
-                raise TransportError(f"{path}: no transport map here (missing {name}; fit one with `mindgap fit-transport`)")
-        try:
-            meta = json.loads((path / CONFIG_FILE).read_text())
-            unknown = sorted(set(meta) - {"icnn", "config", "history"})
-            if unknown:
-                raise KeyError(f"unknown keys {unknown}")
-            icnn = ICNNConfig(**meta["icnn"])
-            config, history = dict(meta["config"]), meta["history"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise TransportError(f"{path / CONFIG_FILE}: not a transport-map config ({type(err).__name__}: {err})") from None
-        try:
-            state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
-        except Exception as err:  # truncated zip, or a pickle that weights_only refuses to run
-            raise TransportError(f"{path / WEIGHTS_FILE}: not a readable map file: only plain tensors are loaded, "
-                                 f"and this file is truncated or holds other objects ({type(err).__name__})") from None
-        nets = []
-        try:
-            for key in ("f", "g"):
-                net = build_potential(icnn).to(device)
+        icnn, config, history, state = read_map_folder(
+            path, device, "icnn", ICNNConfig, "no transport map here (missing {name}; fit one with `mindgap fit-transport`)")
+        with map_weights_errors(path):
+            nets = [build_potential(icnn).to(device) for _ in range(2)]
+            for net, key in zip(nets, ("f", "g")):
                 net.load_state_dict(state[key])
-                nets.append(net)
             shift, scale = state["shift"].cpu().numpy(), state["scale"].cpu().numpy()
-        except (KeyError, RuntimeError, TypeError, AttributeError) as err:
-            raise TransportError(f"{path / WEIGHTS_FILE}: weights do not fit the stored architecture "
-                                 f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
         basis = state["basis"].cpu().numpy() if "basis" in state else None
         return cls(nets[0], nets[1], shift, scale, config, history, basis)
+
+
+def read_map_folder(path: Path, device: str, arch_key: str, arch: Callable[..., Any],
+                    missing: str) -> tuple[Any, dict, Any, dict]:
+    """(architecture config, solver config, history, tensors) of a saved map folder.
+
+    ``torch.load(weights_only=True)``: tensors only, no pickled objects. A missing file (`missing`, with
+    ``{name}``), a config that is not JSON or has unknown keys, and a truncated or tampered weights file
+    are :class:`TransportError`s naming the file.
+    """
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        if not (path / name).is_file():
+            raise TransportError(f"{path}: " + missing.format(name=name))
+    try:
+        meta = json.loads((path / CONFIG_FILE).read_text())
+        unknown = sorted(set(meta) - {arch_key, "config", "history"})
+        if unknown:
+            raise KeyError(f"unknown keys {unknown}")
+        arch_cfg = arch(**meta[arch_key])
+        config, history = dict(meta["config"]), meta["history"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise TransportError(f"{path / CONFIG_FILE}: not a transport-map config ({type(err).__name__}: {err})") from None
+    try:
+        state = torch.load(path / WEIGHTS_FILE, map_location=device, weights_only=True)
+    except Exception as err:  # truncated zip, or a pickle that weights_only refuses to run
+        raise TransportError(f"{path / WEIGHTS_FILE}: not a readable map file: only plain tensors are loaded, "
+                             f"and this file is truncated or holds other objects ({type(err).__name__})") from None
+    return arch_cfg, config, history, state
+
+
+@contextlib.contextmanager
+def map_weights_errors(path: Path) -> Iterator[None]:
+    """Weights that do not fit the stored architecture (missing or renamed tensors, wrong shapes) as a
+    one-line :class:`TransportError` naming the weights file."""
+    try:
+        yield
+    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
+        raise TransportError(f"{path / WEIGHTS_FILE}: weights do not fit the stored architecture "
+                             f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
