@@ -136,7 +136,7 @@ def main() -> None:
     if args.audit:
         print(w2b.audit_table([{"dim": f"{r['pair']} {r['dim']}", "audit": r["audit"]} for r in rows]))
     if args.w2bench:
-        w2rows = [w2b.bench_dim(d, 40000, w2b.PRESETS["w2bench"] | ({"steps": w2b.STEPS_BY_DIM[d]} if d in w2b.STEPS_BY_DIM else {}), args.audit)
+        w2rows = [w2b.bench_dim(d, 40000, w2b.preset_for("w2bench", d), args.audit)
                   for d in args.w2bench]
         print(w2b.table(w2rows, "w2bench", w2b.PRESETS["w2bench"]))
         rows += w2rows

@@ -46,6 +46,12 @@ PRESETS = {
 STEPS_BY_DIM = {128: 11000}
 
 
+def preset_for(preset: str, dim: int, sets: dict | None = None) -> dict:
+    """The preset's overrides of the cpu profile at `dim` (fewer batches at d = 128 for ``w2bench``), then `sets`."""
+    by_dim = {"steps": STEPS_BY_DIM[dim]} if preset == "w2bench" and dim in STEPS_BY_DIM else {}
+    return PRESETS[preset] | by_dim | (sets or {})
+
+
 def parse_sets(items: list[str]) -> dict:
     out = {}
     for item in items:
@@ -116,11 +122,11 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    overrides = PRESETS[args.preset] | parse_sets(args.set)
+    sets = parse_sets(args.set)
+    overrides = PRESETS[args.preset] | sets
     rows = []
     for dim in args.dims:
-        by_dim = {"steps": STEPS_BY_DIM[dim]} if args.preset == "w2bench" and dim in STEPS_BY_DIM else {}
-        rows.append(bench_dim(dim, args.samples, overrides | by_dim | parse_sets(args.set), args.audit))
+        rows.append(bench_dim(dim, args.samples, preset_for(args.preset, dim, sets), args.audit))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "audit"}, default=float), flush=True)
     text = table(rows, args.preset, overrides)
     print(text)
