@@ -91,23 +91,16 @@ class TransportConfig(Section):
             raise TransportError(f"[transport] betas must be two numbers in [0, 1), got {self.betas}")
         if not 0 < self.val_fraction < 1:
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.conj_mask_tol < 0:
-            raise TransportError(f"[transport] conj_mask_tol must be >= 0, got {self.conj_mask_tol}")
-        if not 0 <= self.expectile < 1 or self.expectile_coef < 0:
-            raise TransportError(f"[transport] expectile must be in [0, 1) and expectile_coef >= 0, "
-                                 f"got {self.expectile}, {self.expectile_coef}")
-        for name in ("warmup_steps", "threads", "max_time_s", "weight_decay", "quad_lr_scale", "lr_min_factor"):
+        if not 0 <= self.expectile < 1:
+            raise TransportError(f"[transport] expectile must be in [0, 1), got {self.expectile}")
+        for name in ("lr", "clip"):
+            if getattr(self, name) <= 0:
+                raise TransportError(f"[transport] {name} must be > 0, got {getattr(self, name)}")
+        for name in ("warmup_steps", "threads", "max_time_s", "weight_decay", "quad_lr_scale", "lr_min_factor",
+                     "neural_init", "quad_rank", "conj_steps", "map_refine_steps", "conj_mask_tol", "expectile_coef",
+                     "rollback_tol", "subspace_tol"):
             if getattr(self, name) < 0:
                 raise TransportError(f"[transport] {name} must be >= 0, got {getattr(self, name)}")
-        if self.clip <= 0 or self.neural_init < 0 or self.quad_rank < 0:
-            raise TransportError(f"[transport] clip must be > 0, neural_init and quad_rank >= 0; "
-                                 f"got {self.clip}, {self.neural_init}, {self.quad_rank}")
-        if self.rollback_tol < 0:
-            raise TransportError(f"[transport] rollback_tol must be >= 0, got {self.rollback_tol}")
-        if self.conj_steps < 0 or self.map_refine_steps < 0 or self.lr <= 0:
-            raise TransportError("[transport] conj_steps and map_refine_steps must be >= 0 and lr > 0")
-        if self.subspace_tol < 0:
-            raise TransportError(f"[transport] subspace_tol must be >= 0, got {self.subspace_tol}")
         if self.g_loss == "regression" and self.conj_steps == 0:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 
