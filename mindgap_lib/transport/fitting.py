@@ -189,6 +189,7 @@ def fit_latents(source: str | os.PathLike, target: str | os.PathLike, out_dir: s
                "train_time_s": train_time, "rollbacks": len(h.get("rollbacks", [])),
                "diverged": "diverged_at" in h, "seed": seed, "device": str(device)}
     # is it a Brenier map? cost vs exact W2, monotonicity, Jacobian, conjugate residuals on the eval rows
-    metrics["audit"] = audit_map(tmap, src_all[ev_s], tgt_all[ev_t], n_emd=1000, repeats=3, seed=seed)
+    metrics["audit"] = audit_map(tmap, src_all[ev_s], tgt_all[ev_t], n_emd=1000, repeats=3, seed=seed,
+                                 mapped=calibrated[ev_s])
     atomic_write_json(out_dir / "metrics.json", metrics, default=float, sort_keys=False)
     return metrics
