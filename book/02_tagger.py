@@ -87,7 +87,8 @@ rows = [("particles per jet", cfg.num_particles, paper_cfg.num_particles),
         ("MLP head: layers x width", f"{cfg.head_layers} x {cfg.head_width}", f"{paper_cfg.head_layers} x {paper_cfg.head_width}"),
         ("optimiser steps (warm-up)", f"{train_cfg.steps} ({train_cfg.warmup_steps})", f"{paper_train.steps} ({paper_train.warmup_steps})"),
         ("batch size", train_cfg.batch_size, paper_train.batch_size),
-        ("gradient clipping", train_cfg.clip, paper_train.clip)]
+        ("gradient clipping", train_cfg.clip, paper_train.clip),
+        ("batches by multiplicity (steps per group)", train_cfg.length_buckets, paper_train.length_buckets)]
 table = "| | this run | paper (Table 1) |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
 counts = {name: sum(p.numel() for p in mod.parameters()) for name, mod in model.named_children()}
 params = ", ".join(f"{k} {v:,}" for k, v in counts.items())
@@ -122,6 +123,14 @@ display(Markdown("Median shift target − source, in units of the transformed sc
 #
 # AdamW with a linear warm-up and a cosine decay, gradient-norm clipping at 1. The validation
 # loss is computed on jets never used for the updates.
+#
+# A batch is padded to its longest jet, and a random batch of 128 almost always holds a jet of
+# ~100 particles while the mean is ~50. With `length_buckets = K > 1` the jets of K consecutive steps
+# are drawn together, sorted by multiplicity and cut into K batches (still every jet once per epoch),
+# so about half the padding is never computed. Step for step this costs accuracy, because a batch
+# is no longer a random sample; for the same wall time it wins, because twice the steps fit. On the
+# 2-core development machine: 600 steps reached 0.699 (random batches, 523 s) against 0.657
+# (K = 16, 270 s), and 1200 bucketed steps 0.718 in 496 s.
 
 # %%
 hist = metrics["history"]

@@ -157,6 +157,27 @@ def test_every_parameter_gets_a_gradient(feats):
     assert [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0] == []
 
 
+@pytest.mark.parametrize("buckets", [1, 4])
+def test_batches_see_every_jet_once_per_epoch_and_buckets_group_multiplicities(buckets):
+    from mindgap_lib.tagger.train import _batch_indices
+
+    train = torch.arange(100, 100 + 8 * 4 * 5)  # 160 training rows of 200 jets: 5 groups of 4 batches of 8
+    lengths = torch.from_numpy(np.random.default_rng(0).integers(1, 128, 260))
+    steps = [_batch_indices(train, s, 8, seed=3, lengths=lengths, buckets=buckets) for s in range(40)]
+    seen = torch.cat(steps[:20])
+    assert sorted(seen.tolist()) == train.tolist()  # the first epoch: each training row exactly once
+    assert sorted(torch.cat(steps[20:]).tolist()) == train.tolist()  # and the second
+    assert torch.equal(steps[13], _batch_indices(train, 13, 8, seed=3, lengths=lengths, buckets=buckets))  # resumable
+    spread = float(np.mean([float(lengths[b].max() - lengths[b].min()) for b in steps]))
+    if buckets == 1:
+        assert spread > 80  # random batches span most multiplicities
+    else:
+        assert spread < 60  # sorted groups: each batch spans about a quarter
+        for g in range(0, 40, buckets):  # within a group, the batches' multiplicity ranges do not interleave
+            ranges = sorted((int(lengths[b].min()), int(lengths[b].max())) for b in steps[g:g + buckets])
+            assert all(hi <= lo for (_, hi), (lo, _) in zip(ranges, ranges[1:]))
+
+
 # ---------------------------------------------------------------- training, saving, resuming
 
 def test_tiny_training_learns_and_writes_its_outputs(trained):
@@ -170,6 +191,15 @@ def test_tiny_training_learns_and_writes_its_outputs(trained):
     assert (out / "tagger.pt").is_file() and (out / "metrics.json").is_file() and not (out / "checkpoint.pt").exists()
     ckpt = torch.load(out / "tagger.pt", weights_only=True)
     assert ckpt["config"]["model"]["dim"] == 32 and "state_dict" in ckpt
+
+
+def test_training_on_multiplicity_buckets_learns(data_dir, tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(TINY, train=TINY.train.replace(length_buckets=4))
+    m = train_tagger(cfg, data_dir, tmp_path, progress=False)
+    assert m["complete"] and m["config"]["train"]["length_buckets"] == 4
+    assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"] - 0.1
 
 
 def test_load_round_trip_reproduces_the_test_scores(trained, data_dir):

@@ -50,16 +50,34 @@ def _split(n: int, cfg: TrainConfig, seed: int) -> dict[str, torch.Tensor]:
     return {"val": perm[:n_val], "test": perm[n_val:n_val + n_test], "train": perm[n_val + n_test:]}
 
 
-def _batch_indices(train: torch.Tensor, step: int, batch: int, seed: int) -> torch.Tensor:
-    """Rows of step `step`: epochs are seeded permutations, so resuming needs only the step."""
+def _epoch_rows(train: torch.Tensor, start: int, stop: int, seed: int) -> torch.Tensor:
+    """Positions ``start .. stop`` of the endless stream of seeded epoch permutations of `train`."""
     n = len(train)
-    pos = torch.arange(step * batch, (step + 1) * batch)
-    epoch, out = pos // n, torch.empty(batch, dtype=torch.long)
+    pos = torch.arange(start, stop)
+    epoch, out = pos // n, torch.empty(stop - start, dtype=torch.long)
     for e in epoch.unique().tolist():
         sel = epoch == e
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "epoch", e)))
         out[sel] = train[perm[pos[sel] % n]]
     return out
+
+
+def _batch_indices(train: torch.Tensor, step: int, batch: int, seed: int,
+                   lengths: torch.Tensor | None = None, buckets: int = 1) -> torch.Tensor:
+    """Rows of step `step`: epochs are seeded permutations, so resuming needs only the step.
+
+    With ``buckets = K > 1`` the rows of K consecutive steps are drawn together, sorted by
+    `lengths` (the jets' multiplicities) and cut into K batches that the K steps take in a seeded
+    order. Every jet is still seen once per epoch, but a batch holds jets of similar multiplicity,
+    so the padding that :meth:`Features.batch` trims away is not computed.
+    """
+    if buckets <= 1 or lengths is None:
+        return _epoch_rows(train, step * batch, (step + 1) * batch, seed)
+    group, slot = divmod(step, buckets)
+    rows = _epoch_rows(train, group * buckets * batch, (group + 1) * buckets * batch, seed)
+    rows = rows[torch.argsort(lengths[rows], stable=True)]
+    chunk = int(torch.randperm(buckets, generator=torch.Generator().manual_seed(derive_seed(seed, "bucket", group)))[slot])
+    return rows[chunk * batch:(chunk + 1) * batch]
 
 
 def _lr(step: int, cfg: TrainConfig) -> float:
@@ -137,12 +155,14 @@ def _loop(model, opt, feats: Features, split, cfg: TrainConfig, state: dict, see
     last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, desc="train tagger", unit="step")
     losses, t0, jets = state["losses"], time.perf_counter(), 0  # per-step losses since the last evaluation
+    lengths = feats.mask.sum(1).cpu()  # multiplicities, for length_buckets
     try:
         while state["step"] < last:
             step = state["step"]
             for group in opt.param_groups:
                 group["lr"] = _lr(step, cfg)
-            batch = feats.batch(_batch_indices(split["train"], step, cfg.batch_size, seed), device)
+            rows = _batch_indices(split["train"], step, cfg.batch_size, seed, lengths, cfg.length_buckets)
+            batch = feats.batch(rows, device)
             with autocast:
                 loss = F.cross_entropy(model(batch), batch["labels"])
             opt.zero_grad(set_to_none=True)
