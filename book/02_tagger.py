@@ -61,7 +61,8 @@ from mindgap_lib.tagger.metrics import JETCLASS_WORKING_POINTS, roc_versus_qcd, 
 setup_plotly()
 prof = load_profile(profile)
 build = Build(prof, build_dir, device)
-tagger = build.ensure_many(["tagger", "scan_base", "known_maps"], workers=2)[0]
+build.ensure_many(["scan_base", "known_maps"], workers=2)  # two one-core jobs side by side (~2.5 min) ...
+tagger = build.ensure("tagger")  # ... then the tagger alone, on every core the profile gives it
 latents = {v: build.ensure("latents", variation=v) for v in ("nominal", "target")}
 metrics = tagger.metrics()
 scores = tagger.test_scores()
