@@ -1,4 +1,5 @@
-"""Tagger throughput: our encoder vs torch.nn.TransformerEncoder of the same size, in one run.
+"""Tagger throughput: our encoder vs torch.nn.TransformerEncoder of the same size, in one run;
+then our training step on random batches vs multiplicity-bucketed ones (``length_buckets``).
 
 Both taggers share everything but the encoder (embedding, class token, FiLM-free reference,
 same MLP head) and see the same batches of padded jets. The reference uses the same width,
@@ -6,6 +7,11 @@ depth, heads and pre-norm layout, with a GELU feed-forward of width 3*dim so tha
 parameter count matches our GLU (hidden 2*dim, three matrices). Timings are interleaved
 (ours, reference, ours, ...) and the median is reported, which keeps a shared machine's
 noise out of the ratio.
+
+Buckets: a pool of jets with a JetClass-like multiplicity spread (mean ~50 of 128 slots, as
+the cpu profile's training jets) is cut into batches by ``train._batch_indices`` with K = 1 and
+with the profile's K (16 if it has 1), each batch trimmed to its longest jet as
+``Features.batch`` does; steps alternate between the two, and the median jets/s is compared.
 
     .venv/bin/python benchmarks/tagger.py                      # cpu-profile size
     .venv/bin/python benchmarks/tagger.py --profile paper --device cuda
@@ -21,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mindgap_lib.tagger import Tagger, tagger_config
-from mindgap_lib.tagger.train import resolve_device
+from mindgap_lib.config import load_profile
+from mindgap_lib.tagger import Tagger
+from mindgap_lib.tagger.train import _batch_indices, resolve_device
 
 
 class TorchEncoderTagger(Tagger):
@@ -53,6 +60,35 @@ def make_batch(batch: int, particles: int, device, seed: int = 0) -> dict[str, t
     x = torch.randn(batch, particles, 17, generator=g) * mask[..., None]
     return {"particles": x.to(device), "mask": mask.to(device), "jets": torch.randn(batch, 5, generator=g).to(device),
             "labels": torch.randint(0, 10, (batch,), generator=g).to(device)}
+
+
+def jet_pool(n: int, particles: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """`n` jets whose multiplicities follow a gamma law with mean ~50 (clipped to the slots), and those counts."""
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.distributions.Gamma(torch.tensor(6.0), torch.tensor(6.0 / 50)).sample((n,)).round().clamp(5, particles).long()
+    mask = torch.arange(particles)[None, :] < counts[:, None]
+    x = torch.randn(n, particles, 17, generator=g) * mask[..., None]
+    return {"particles": x, "mask": mask, "jets": torch.randn(n, 5, generator=g),
+            "labels": torch.randint(0, 10, (n,), generator=g)}, counts
+
+
+def bucket_speed(model, pool: dict, counts: torch.Tensor, batch: int, buckets: int, steps: int, device) -> dict[str, float]:
+    """Median training jets/s over `steps` steps each, random batches and `buckets`-step groups interleaved."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    rows = torch.arange(len(counts))
+    times: dict[int, list[float]] = {1: [], buckets: []}
+    for step in range(steps + 1):
+        for k in times:
+            idx = _batch_indices(rows, step, batch, seed=0, lengths=counts, buckets=k)
+            width = int(counts[idx].max())
+            b = {key: (v[idx, :width] if key in ("particles", "mask") else v[idx]).to(device) for key, v in pool.items()}
+            _sync(device)
+            t0 = time.perf_counter()
+            _train_step(model, opt, b)
+            _sync(device)
+            if step:
+                times[k].append(time.perf_counter() - t0)
+    return {k: batch / statistics.median(v) for k, v in times.items()}
 
 
 def _sync(device) -> None:
@@ -97,9 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=None, help="default: the profile's batch_size")
     p.add_argument("--infer-batch", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--bucket-steps", type=int, default=48, help="steps per mode in the buckets comparison")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    cfg, train = tagger_config(args.profile)
+    section = load_profile(args.profile).tagger
+    cfg, train = section.model, section.train
     torch.manual_seed(0)
     models = {"ours": Tagger(cfg).to(device), "nn.TransformerEncoder": TorchEncoderTagger(cfg).to(device)}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
@@ -111,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     for mode, r in rows.items():
         print(f"{mode:8s} {r['ours']:12.0f} {r['nn.TransformerEncoder']:13.0f} {r['ours'] / r['nn.TransformerEncoder']:6.2f}")
     print(f"parameters: ours {params['ours']:,}  nn.TransformerEncoder {params['nn.TransformerEncoder']:,}")
+    k = train.length_buckets if train.length_buckets > 1 else 16
+    batch = args.batch or train.batch_size
+    pool, counts = jet_pool(batch * k * 4, cfg.num_particles)
+    speed = bucket_speed(models["ours"], pool, counts, batch, k, args.bucket_steps, device)
+    print(f"training, ours: random batches {speed[1]:.0f} jets/s, length_buckets={k} {speed[k]:.0f} jets/s, "
+          f"ratio {speed[k] / speed[1]:.2f} (mean multiplicity {counts.float().mean():.0f} of {cfg.num_particles})")
 
 
 if __name__ == "__main__":
