@@ -10,8 +10,8 @@ noise out of the ratio.
 
 Buckets: a pool of jets with a JetClass-like multiplicity spread (mean ~50 of 128 slots, as
 the cpu profile's training jets) is cut into batches by ``train._batch_indices`` with K = 1 and
-with the profile's K (16 if it has 1), each batch trimmed to its longest jet as
-``Features.batch`` does; steps alternate between the two, and the median jets/s is compared.
+with the profile's K (16 if it has 1), each batch trimmed to its longest jet by
+``Features.batch``; steps alternate between the two, and the median jets/s is compared.
 
     .venv/bin/python benchmarks/tagger.py                      # cpu-profile size
     .venv/bin/python benchmarks/tagger.py --profile paper --device cuda
@@ -23,12 +23,14 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mindgap_lib.config import load_profile
 from mindgap_lib.tagger import Tagger
+from mindgap_lib.tagger.features import Features
 from mindgap_lib.tagger.train import _batch_indices, resolve_device
 
 
@@ -62,26 +64,24 @@ def make_batch(batch: int, particles: int, device, seed: int = 0) -> dict[str, t
             "labels": torch.randint(0, 10, (batch,), generator=g).to(device)}
 
 
-def jet_pool(n: int, particles: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """`n` jets whose multiplicities follow a gamma law with mean ~50 (clipped to the slots), and those counts."""
+def jet_pool(n: int, particles: int, seed: int = 0) -> Features:
+    """`n` jets whose multiplicities follow a gamma law with mean ~50 (clipped to the slots)."""
     g = torch.Generator().manual_seed(seed)
     counts = torch.distributions.Gamma(torch.tensor(6.0), torch.tensor(6.0 / 50)).sample((n,)).round().clamp(5, particles).long()
     mask = torch.arange(particles)[None, :] < counts[:, None]
     x = torch.randn(n, particles, 17, generator=g) * mask[..., None]
-    return {"particles": x, "mask": mask, "jets": torch.randn(n, 5, generator=g),
-            "labels": torch.randint(0, 10, (n,), generator=g)}, counts
+    return Features(x, mask, torch.randn(n, 5, generator=g), torch.randint(0, 10, (n,), generator=g),
+                    np.zeros(n, np.float32), np.zeros(n, np.float32))
 
 
-def bucket_speed(model, pool: dict, counts: torch.Tensor, batch: int, buckets: int, steps: int, device) -> dict[str, float]:
+def bucket_speed(model, pool: Features, batch: int, buckets: int, steps: int, device) -> dict[str, float]:
     """Median training jets/s over `steps` steps each, random batches and `buckets`-step groups interleaved."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    rows = torch.arange(len(counts))
+    rows, counts = torch.arange(len(pool)), pool.mask.sum(1)
     times: dict[int, list[float]] = {1: [], buckets: []}
     for step in range(steps + 1):
         for k in times:
-            idx = _batch_indices(rows, step, batch, seed=0, lengths=counts, buckets=k)
-            width = int(counts[idx].max())
-            b = {key: (v[idx, :width] if key in ("particles", "mask") else v[idx]).to(device) for key, v in pool.items()}
+            b = pool.batch(_batch_indices(rows, step, batch, seed=0, lengths=counts, buckets=k), device)
             _sync(device)
             t0 = time.perf_counter()
             _train_step(model, opt, b)
@@ -151,10 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"parameters: ours {params['ours']:,}  nn.TransformerEncoder {params['nn.TransformerEncoder']:,}")
     k = train.length_buckets if train.length_buckets > 1 else 16
     batch = args.batch or train.batch_size
-    pool, counts = jet_pool(batch * k * 4, cfg.num_particles)
-    speed = bucket_speed(models["ours"], pool, counts, batch, k, args.bucket_steps, device)
+    pool = jet_pool(batch * k * 4, cfg.num_particles)
+    speed = bucket_speed(models["ours"], pool, batch, k, args.bucket_steps, device)
     print(f"training, ours: random batches {speed[1]:.0f} jets/s, length_buckets={k} {speed[k]:.0f} jets/s, "
-          f"ratio {speed[k] / speed[1]:.2f} (mean multiplicity {counts.float().mean():.0f} of {cfg.num_particles})")
+          f"ratio {speed[k] / speed[1]:.2f} (mean multiplicity {pool.mask.sum(1).float().mean():.0f} of {cfg.num_particles})")
 
 
 if __name__ == "__main__":

@@ -194,9 +194,7 @@ def test_tiny_training_learns_and_writes_its_outputs(trained):
 
 
 def test_training_on_multiplicity_buckets_learns(data_dir, tmp_path):
-    import dataclasses
-
-    cfg = dataclasses.replace(TINY, train=TINY.train.replace(length_buckets=4))
+    cfg = TINY.replace(train=TINY.train.replace(length_buckets=4))
     m = train_tagger(cfg, data_dir, tmp_path, progress=False)
     assert m["complete"] and m["config"]["train"]["length_buckets"] == 4
     assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"] - 0.1
