@@ -32,9 +32,11 @@
 #   layer (**penultimate**) and the **logits** are used to check how a calibration propagates.
 #
 # The tagger is trained on the nominal ("simulation") jets of all ten classes, with a held-out
-# validation set for the training curves and a test set for the numbers below. It trains on one core;
-# on a 2-core machine a second core would add little, so it makes the d0 scan's own sample (chapter
-# 05) and runs chapter 03's check of the transport solver meanwhile, each stage in its own process.
+# validation set for the training curves and a test set for the numbers below. Before it starts, two
+# small stages that later chapters need run side by side, each in its own one-core process: the d0
+# scan's own sample (chapter 05) and chapter 03's check of the transport solver. The tagger then
+# trains alone, on every core (in the cpu profile with batches of jets of similar multiplicity, so that
+# little of each batch is padding).
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -43,6 +45,7 @@ build_dir = "build"
 
 # %%
 import json
+import os
 
 import numpy as np
 import plotly.graph_objects as go
@@ -61,7 +64,7 @@ from mindgap_lib.tagger.metrics import JETCLASS_WORKING_POINTS, roc_versus_qcd, 
 setup_plotly()
 prof = load_profile(profile)
 build = Build(prof, build_dir, device)
-build.ensure_many(["scan_base", "known_maps"], workers=2)  # two one-core jobs side by side (~2.5 min) ...
+build.ensure_many(["scan_base", "known_maps"], workers=os.cpu_count() or 1)  # one-core jobs side by side ...
 tagger = build.ensure("tagger")  # ... then the tagger alone, on every core the profile gives it
 latents = {v: build.ensure("latents", variation=v) for v in ("nominal", "target")}
 metrics = tagger.metrics()
