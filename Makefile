@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 PROFILE ?= cpu
 DEVICE  ?= cpu
 
-.PHONY: install test book notebooks stages clean-build bench
+.PHONY: install test book notebooks stages clean-build bench ott-env
 
 install: $(STAMP)
 	@# Debian's chromium for the browser test (tests/test_book_browser.py); quick no-op when present
@@ -36,7 +36,15 @@ stages: install
 	$(BIN)/mindgap stages --profile $(PROFILE) --device $(DEVICE)
 
 bench: install
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	@# transport_ott.py is not a benchmark of its own: the transport scripts run it in .venv-ott (`--ott`)
+	for b in benchmarks/*.py; do [ $$b = benchmarks/transport_ott.py ] || $(BIN)/python $$b || exit 1; done
 
 clean-build:
 	rm -rf build _build
+
+# OTT-JAX in its own environment, for the side-by-side runs of benchmarks/transport*.py (`--ott`); the book and the
+# tests never need it
+ott-env:
+	test -x .venv-ott/bin/python || $(PY) -m venv .venv-ott
+	.venv-ott/bin/python -m pip install -q "ott-jax==0.6.0" "jax==0.10.2" "jaxlib==0.10.2" "flax==0.12.8" \
+	  "optax==0.2.8" "diffrax==0.7.2"

@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python benchmarks/transport_w2bench.py [--dims 16 64 128] [--preset w2bench|cpu] [--samples 40000]
         [--set key=value ...] [--audit] [--out benchmarks/results_transport_w2bench.md] [--json OUT.json]
+        [--ott w2-icnn w2-mlp enot] [--ott-budget 1800] [--no-ours]
 
 For each dimension: the pair is rebuilt from the vendored potentials (``benchmarks/w2bench``), we draw
 ``--samples`` independent points per side (seed 1), fit ``fit(x, y, transport_config("cpu", **preset))`` with one
@@ -17,13 +18,20 @@ Presets: ``w2bench`` (default) is the configuration recommended in benchmarks/re
 16 000 batches, 11 000 at d = 128 to stay near 15 CPU-minutes); ``cpu`` is the cpu profile unchanged.
 ``--set`` overrides single fields (values parsed as JSON when possible), e.g. ``--set steps=3000``.
 The table is written to ``--out`` (appended as a new section) and printed.
+
+``--ott METHOD ...`` also trains OTT-JAX's solvers on the same samples (``benchmarks/transport_ott.py`` in
+the separate environment that ``make ott-env`` makes, on one XLA thread), each for ``--ott-budget`` seconds
+of wall time or until it has done its steps, and reports its L2-UVP curve on the same test points.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +50,7 @@ PRESETS = {
     "w2bench": {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean", "conj_warm": "buffer",
                 "warmup_steps": 500, "steps": 16000, "val_every": 500},
 }
+OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
 # batches that fit ~15 CPU-minutes on one core of the development machine (d = 128 costs ~1.4x per batch)
 STEPS_BY_DIM = {128: 11000}
 
@@ -63,13 +72,39 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
-def bench_dim(dim: int, samples: int, overrides: dict, audit: bool) -> dict:
+def run_ott(pair, x, y, xt, txt, method: str, budget: float, width: int = 128, batch: int = 1024,
+            chunk: int = 250, steps: int = 20000, core: int = 0) -> dict:
+    """OTT-JAX's `method` on the same samples, in .venv-ott on one XLA thread: its L2-UVP curve on the same
+    test points (every `chunk` steps, until `budget` wall seconds or `steps`), its best point, and its speed.
+    The process is pinned to CPU `core` (JAX otherwise spreads over every core, where ours gets one)."""
+    if not OTT_PYTHON.exists():
+        return {"method": method, "error": f"{OTT_PYTHON} missing: run `make ott-env`"}
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
+        np.savez(src, x=x, y=y, xt=xt, tx=txt, width=width, batch=batch, var=pair.info["output_var"])
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1", "STEPS": str(steps)}
+        cmd = ["taskset", "-c", str(core), str(OTT_PYTHON), str(ROOT / "benchmarks" / "transport_ott.py"), str(src),
+               str(out), str(budget), str(chunk), method]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0 or not out.exists():
+            return {"method": method, "error": proc.stderr[-800:]}
+        curve = json.loads(out.read_text())
+    best = min(curve, key=lambda r: r["l2_uvp"])
+    return {"method": method, "best": best, "last": curve[-1], "curve": curve}
+
+
+def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[str] = (), ott_budget: float = 1800,
+              ours: bool = True, ott_args: dict | None = None) -> dict:
     pair = mix3tomix10_pair(dim, W2BENCH)
     x, y = pair.samples(samples, seed=1)
     xt = pair.sample_source(TEST_SIZE, np.random.default_rng(7))
     txt = pair.true_map(xt)
     row = {"dim": dim, "samples": samples, "identity": benchmark_l2_uvp(pair, xt, txt),
            "linear": benchmark_l2_uvp(pair, linear_baseline(pair)(xt), txt)}
+    row["ott"] = [run_ott(pair, x, y, xt, txt, m, ott_budget, **(ott_args or {})) for m in ott]
+    if not ours:
+        return row
     wall, cpu = time.perf_counter(), time.process_time()
     tmap = fit(x, y, transport_config("cpu", threads=1, **overrides), seed=0, progress=False)
     row |= {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
@@ -104,11 +139,31 @@ def table(rows: list[dict], preset: str, overrides: dict) -> str:
              f"{torch.__version__}, 1 thread)", "", f"Overrides of the cpu profile: `{json.dumps(overrides)}`", "",
              "| d | samples/side | identity | linear | ours: L2-UVP % | wall s | CPU s | batches (best) |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in (r for r in rows if "ours" in r):
         lines.append(f"| {r['dim']} | {r['samples']} | {r['identity']:.1f} | {r['linear']:.1f} | **{r['ours']:.2f}** | "
                      f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['steps']} ({r['best_step']}) |")
     lines.append(audit_table(rows))
+    lines.append(ott_table(rows))
     return "\n".join(lines) + "\n"
+
+
+def ott_table(rows: list[dict]) -> str:
+    """OTT-JAX's runs, one line per method and dimension: best and last L2-UVP, steps, seconds per step."""
+    runs = [(r["dim"], o) for r in rows for o in r.get("ott", [])]
+    if not runs:
+        return ""
+    lines = ["", "| d | OTT-JAX method | best L2-UVP % (step, wall s) | last L2-UVP % (step) | wall s | CPU s | "
+             "s/step |", "|---|---|---|---|---|---|---|"]
+    for dim, o in runs:
+        if "error" in o:
+            lines.append(f"| {dim} | `{o['method']}` | error: {o['error'].splitlines()[-1] if o['error'] else '?'} "
+                         "| | | | |")
+            continue
+        b, last = o["best"], o["last"]
+        lines.append(f"| {dim} | `{o['method']}` | **{b['l2_uvp']:.2f}** ({b['step']}, {b['time']:.0f}) | "
+                     f"{last['l2_uvp']:.2f} ({last['step']}) | {last['time']:.0f} | {last['cpu']:.0f} | "
+                     f"{last['time'] / last['step']:.3f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -120,14 +175,23 @@ def main() -> None:
     ap.add_argument("--audit", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_transport_w2bench.md"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--ott", nargs="*", default=[], choices=["w2-icnn", "w2-mlp", "enot"],
+                    help="also train these OTT-JAX solvers on the same samples (needs `make ott-env`)")
+    ap.add_argument("--ott-budget", type=float, default=1800, help="wall seconds per OTT-JAX run")
+    ap.add_argument("--ott-steps", type=int, default=20000, help="steps per OTT-JAX run at most")
+    ap.add_argument("--ott-chunk", type=int, default=250, help="OTT-JAX steps between two evaluations")
+    ap.add_argument("--ott-core", type=int, default=0, help="the CPU core OTT-JAX is pinned to")
+    ap.add_argument("--no-ours", action="store_true", help="only the baselines and OTT-JAX")
     args = ap.parse_args()
     torch.set_num_threads(1)
     sets = parse_sets(args.set)
     overrides = PRESETS[args.preset] | sets
     rows = []
     for dim in args.dims:
-        rows.append(bench_dim(dim, args.samples, preset_for(args.preset, dim, sets), args.audit))
-        print(json.dumps({k: v for k, v in rows[-1].items() if k != "audit"}, default=float), flush=True)
+        rows.append(bench_dim(dim, args.samples, preset_for(args.preset, dim, sets), args.audit, args.ott,
+                              args.ott_budget, not args.no_ours,
+                              {"steps": args.ott_steps, "chunk": args.ott_chunk, "core": args.ott_core}))
+        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("audit", "ott")}, default=float), flush=True)
     text = table(rows, args.preset, overrides)
     print(text)
     with open(args.out, "a") as fh:

@@ -176,6 +176,8 @@ def test_batches_see_every_jet_once_per_epoch_and_buckets_group_multiplicities(b
         for g in range(0, 40, buckets):  # within a group, the batches' multiplicity ranges do not interleave
             ranges = sorted((int(lengths[b].min()), int(lengths[b].max())) for b in steps[g:g + buckets])
             assert all(hi <= lo for (_, hi), (lo, _) in zip(ranges, ranges[1:]))
+        with pytest.raises(ValueError, match="length_buckets"):  # never silently unbucketed
+            _batch_indices(train, 0, 8, seed=3, buckets=buckets)
 
 
 # ---------------------------------------------------------------- training, saving, resuming

@@ -71,8 +71,10 @@ def _batch_indices(train: torch.Tensor, step: int, batch: int, seed: int,
     order. Every jet is still seen once per epoch, but a batch holds jets of similar multiplicity,
     so the padding that :meth:`Features.batch` trims away is not computed.
     """
-    if buckets <= 1 or lengths is None:
+    if buckets <= 1:
         return _epoch_rows(train, step * batch, (step + 1) * batch, seed)
+    if lengths is None:
+        raise ValueError(f"[tagger.train] length_buckets = {buckets} needs the jets' multiplicities (lengths)")
     group, slot = divmod(step, buckets)
     rows = _epoch_rows(train, group * buckets * batch, (group + 1) * buckets * batch, seed)
     rows = rows[torch.argsort(lengths[rows], stable=True)]
