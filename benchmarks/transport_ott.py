@@ -13,7 +13,8 @@ optionally var (the benchmark's Var(Q); else the trace of y's covariance). METHO
 - ``enot``: `ExpectileNeuralDual` (ENOT, Buzun et al. 2024) with its default MLPs and expectile 0.99.
 
 Trains in chunks of CHUNK_STEPS until BUDGET_S seconds have passed (or STEPS are done) and writes a
-JSON list of {"step", "time", "cpu", "l2_uvp"} after each chunk (forward map ∇f on xt).
+JSON list of {"step", "time", "cpu", "l2_uvp"} after each chunk (forward map ∇f on xt); a run whose map turns
+NaN stops there.
 """
 
 import json
@@ -75,6 +76,8 @@ def main() -> None:
         l2 = 100 * float(((mapped - tx) ** 2).sum(1).mean()) / var
         rows.append({"step": step, "time": time.perf_counter() - t0, "cpu": time.process_time() - c0, "l2_uvp": l2})
         print(json.dumps(rows[-1]), flush=True)
+        if not np.isfinite(l2):  # diverged: every later step stays NaN
+            break
     with open(out, "w") as fh:
         json.dump(rows, fh)
 

@@ -90,8 +90,10 @@ def run_ott(pair, x, y, xt, txt, method: str, budget: float, width: int = 128, b
         if proc.returncode != 0 or not out.exists():
             return {"method": method, "error": proc.stderr[-800:]}
         curve = json.loads(out.read_text())
-    best = min(curve, key=lambda r: r["l2_uvp"])
-    return {"method": method, "best": best, "last": curve[-1], "curve": curve}
+    finite = [r for r in curve if np.isfinite(r["l2_uvp"])] or curve[:1]
+    best = min(finite, key=lambda r: r["l2_uvp"])
+    return {"method": method, "best": best, "last": curve[-1], "curve": curve,
+            "diverged_at": None if np.isfinite(curve[-1]["l2_uvp"]) else curve[-1]["step"]}
 
 
 def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[str] = (), ott_budget: float = 1800,
@@ -160,9 +162,9 @@ def ott_table(rows: list[dict]) -> str:
                          "| | | | |")
             continue
         b, last = o["best"], o["last"]
-        lines.append(f"| {dim} | `{o['method']}` | **{b['l2_uvp']:.2f}** ({b['step']}, {b['time']:.0f}) | "
-                     f"{last['l2_uvp']:.2f} ({last['step']}) | {last['time']:.0f} | {last['cpu']:.0f} | "
-                     f"{last['time'] / last['step']:.3f} |")
+        end = f"NaN: diverged ({last['step']})" if o.get("diverged_at") else f"{last['l2_uvp']:.2f} ({last['step']})"
+        lines.append(f"| {dim} | `{o['method']}` | **{b['l2_uvp']:.2f}** ({b['step']}, {b['time']:.0f}) | {end} | "
+                     f"{last['time']:.0f} | {last['cpu']:.0f} | {last['time'] / last['step']:.3f} |")
     return "\n".join(lines)
 
 
