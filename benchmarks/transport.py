@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +35,6 @@ from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {"profile": {}, "reverse": {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"}}
-OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
 TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_steps=0, lr=1e-3, f_per_g=1,
                 g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)
 
@@ -47,20 +44,14 @@ def n_samples(dim: int) -> int:
 
 
 def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
-    if not OTT_PYTHON.exists():
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
-        np.savez(src, x=x, y=y, xt=xt, tx=tx, width=width, batch=batch)
-        cmd = [str(OTT_PYTHON), str(ROOT / "benchmarks" / "transport_ott.py"), str(src), str(out), str(budget), "50"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
-                                                                        "PATH": "/usr/bin:/bin"})
-        if proc.returncode != 0 or not out.exists():
-            return {"error": proc.stderr[-800:]}
-        rows = json.loads(out.read_text())
-    best = min(rows, key=lambda r: r["l2_uvp"])
-    return {"l2_uvp": best["l2_uvp"], "time_to_best": best["time"], "steps": best["step"], "total_time": rows[-1]["time"],
-            "total_steps": rows[-1]["step"]}
+    """OTT-JAX's `W2NeuralDual` (ICNN) for `budget` wall seconds, scored every 50 steps; None without .venv-ott."""
+    res = w2b.run_ott(x, y, xt, tx, float(np.trace(np.cov(y, rowvar=False))), "w2-icnn", budget, width, batch,
+                      chunk=50, steps=10**9, core=None)
+    if "error" in res:
+        return None if not w2b.OTT_PYTHON.exists() else {"error": res["error"]}
+    best, last = res["best"], res["last"]
+    return {"l2_uvp": best["l2_uvp"], "time_to_best": best["time"], "steps": best["step"], "total_time": last["time"],
+            "total_steps": last["step"]}
 
 
 def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None,

@@ -72,28 +72,28 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
-def run_ott(pair, x, y, xt, txt, method: str, budget: float, width: int = 128, batch: int = 1024,
-            chunk: int = 250, steps: int = 20000, core: int = 0) -> dict:
+def run_ott(x, y, xt, txt, var: float, method: str, budget: float, width: int = 128, batch: int = 1024,
+            chunk: int = 250, steps: int = 20000, core: int | None = 0) -> dict:
     """OTT-JAX's `method` on the same samples, in .venv-ott on one XLA thread: its L2-UVP curve on the same
-    test points (every `chunk` steps, until `budget` wall seconds or `steps`), its best point, and its speed.
-    The process is pinned to CPU `core` (JAX otherwise spreads over every core, where ours gets one)."""
+    test points (every `chunk` steps, until `budget` wall seconds or `steps`; `var` the L2-UVP's Var(Q)) and
+    its best point. The process is pinned to CPU `core` (None: not pinned), since JAX otherwise spreads over
+    every core where ours gets one. Also used by benchmarks/transport.py."""
     if not OTT_PYTHON.exists():
         return {"method": method, "error": f"{OTT_PYTHON} missing: run `make ott-env`"}
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
-        np.savez(src, x=x, y=y, xt=xt, tx=txt, width=width, batch=batch, var=pair.info["output_var"])
+        np.savez(src, x=x, y=y, xt=xt, tx=txt, width=width, batch=batch, var=var)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JAX_PLATFORMS": "cpu",
                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1", "STEPS": str(steps)}
-        cmd = ["taskset", "-c", str(core), str(OTT_PYTHON), str(ROOT / "benchmarks" / "transport_ott.py"), str(src),
-               str(out), str(budget), str(chunk), method]
+        pin = [] if core is None else ["taskset", "-c", str(core)]
+        cmd = [*pin, str(OTT_PYTHON), str(ROOT / "benchmarks" / "transport_ott.py"), str(src), str(out), str(budget),
+               str(chunk), method]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0 or not out.exists():
             return {"method": method, "error": proc.stderr[-800:]}
         curve = json.loads(out.read_text())
     finite = [r for r in curve if np.isfinite(r["l2_uvp"])] or curve[:1]
-    best = min(finite, key=lambda r: r["l2_uvp"])
-    return {"method": method, "best": best, "last": curve[-1], "curve": curve,
-            "diverged_at": None if np.isfinite(curve[-1]["l2_uvp"]) else curve[-1]["step"]}
+    return {"method": method, "best": min(finite, key=lambda r: r["l2_uvp"]), "last": curve[-1], "curve": curve}
 
 
 def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[str] = (), ott_budget: float = 1800,
@@ -104,7 +104,8 @@ def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[st
     txt = pair.true_map(xt)
     row = {"dim": dim, "samples": samples, "identity": benchmark_l2_uvp(pair, xt, txt),
            "linear": benchmark_l2_uvp(pair, linear_baseline(pair)(xt), txt)}
-    row["ott"] = [run_ott(pair, x, y, xt, txt, m, ott_budget, **(ott_args or {})) for m in ott]
+    var = pair.info["output_var"]
+    row["ott"] = [run_ott(x, y, xt, txt, var, m, ott_budget, **(ott_args or {})) for m in ott]
     if not ours:
         return row
     wall, cpu = time.perf_counter(), time.process_time()
@@ -162,9 +163,10 @@ def ott_table(rows: list[dict]) -> str:
                          "| | | | |")
             continue
         b, last = o["best"], o["last"]
-        end = f"NaN: diverged ({last['step']})" if o.get("diverged_at") else f"{last['l2_uvp']:.2f} ({last['step']})"
-        lines.append(f"| {dim} | `{o['method']}` | **{b['l2_uvp']:.2f}** ({b['step']}, {b['time']:.0f}) | {end} | "
-                     f"{last['time']:.0f} | {last['cpu']:.0f} | {last['time'] / last['step']:.3f} |")
+        end = f"{last['l2_uvp']:.2f}" if np.isfinite(last["l2_uvp"]) else "NaN: diverged"
+        lines.append(f"| {dim} | `{o['method']}` | **{b['l2_uvp']:.2f}** ({b['step']}, {b['time']:.0f}) | "
+                     f"{end} ({last['step']}) | {last['time']:.0f} | {last['cpu']:.0f} | "
+                     f"{last['time'] / last['step']:.3f} |")
     return "\n".join(lines)
 
 
