@@ -28,6 +28,7 @@ class TransportConfig(Section):
     neural_init: float = 0.1        # initial gain of the neural part (the quadratic holds the init map)
     potential: str = "icnn"         # "icnn": convex potentials, T = ∇g is a Brenier map by construction; "mlp":
                                     # unconstrained MLP potentials (Amos 2023), monotonicity not guaranteed (audit)
+    mlp_activation: str = "silu"    # activation of "mlp" potentials: "silu" (smooth) | "elu" (ENOT's choice)
     quad_rank: int = 0              # > 0: every ICNN unit also gets a convex quadratic skip Σ_r (q·x)² of this rank
                                     # (bends ridge units; see icnn.QuadraticSkip); 0 = linear skips (old behaviour)
     init: str = "gaussian"          # "gaussian": start at the Bures map; "identity": start at T(x) = x
@@ -63,6 +64,10 @@ class TransportConfig(Section):
     expectile: float = 0.0          # > 0: add ENOT's expectile regulariser with this τ (0.99 in the paper) to f's loss;
                                     # it replaces the inner conjugate solver (use with conj_steps = 0); 0 = off
     expectile_coef: float = 1.0     # weight of that regulariser
+    bidirectional: bool = False     # ENOT's alternation: every other batch swaps the roles, so g (source side) is the
+                                    # potential, ∇f amortises its conjugate and x, y come from target, source. Both
+                                    # gradients are then trained as maps and both values as potentials; needs
+                                    # conj_steps = 0 and g_loss = "objective"
     map_refine_steps: int = 10      # conjugate steps from ∇g when applying the map (0 = the bare ∇g)
     val_fraction: float = 0.1
     val_size: int = 4096            # at most this many held-out points per side
@@ -73,6 +78,9 @@ class TransportConfig(Section):
                                     # "min": λ_min of f's quadratic (a bound); "mean": its mean eigenvalue (a typical
                                     # scale). Once f's quadratic part shrinks (reverse solve, d = 64: λ_min ~ 1e-9)
                                     # the bound rejects every checkpoint after the start; "mean" keeps J's ordering
+    checkpoint: str = "best"        # "best": the checkpoint with the lowest held-out loss; "last": the last finite one
+                                    # (ENOT's potentials are not convex and its conjugate is never solved, so the
+                                    # held-out dual does not rank its checkpoints; the cosine schedule settles it)
     rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
 
@@ -81,8 +89,8 @@ class TransportConfig(Section):
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise TransportError(f"[transport] {name} must be >= 1, got {getattr(self, name)}")
-        choices = {"init": ("gaussian", "identity"), "potential": ("icnn", "mlp"), "conj_solver": ("gd", "lbfgs"), "direction": ("forward", "reverse"),
-                   "val_curvature": ("min", "mean"), "conj_warm": ("amortized", "buffer"), "standardize": ("isotropic", "diagonal", "none"),
+        choices = {"init": ("gaussian", "identity"), "potential": ("icnn", "mlp"), "mlp_activation": ("silu", "elu"), "conj_solver": ("gd", "lbfgs"), "direction": ("forward", "reverse"),
+                   "val_curvature": ("min", "mean"), "checkpoint": ("best", "last"), "conj_warm": ("amortized", "buffer"), "standardize": ("isotropic", "diagonal", "none"),
                    "g_loss": ("regression", "objective")}
         for name, known in choices.items():
             if getattr(self, name) not in known:
@@ -91,8 +99,8 @@ class TransportConfig(Section):
             raise TransportError(f"[transport] betas must be two numbers in [0, 1), got {self.betas}")
         if not 0 < self.val_fraction < 1:
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
-        if not 0 <= self.expectile < 1:
-            raise TransportError(f"[transport] expectile must be in [0, 1), got {self.expectile}")
+        if not 0 <= self.expectile <= 1:
+            raise TransportError(f"[transport] expectile must be in [0, 1], got {self.expectile}")
         for name in ("lr", "clip"):
             if getattr(self, name) <= 0:
                 raise TransportError(f"[transport] {name} must be > 0, got {getattr(self, name)}")
@@ -101,6 +109,9 @@ class TransportConfig(Section):
                      "rollback_tol", "subspace_tol"):
             if getattr(self, name) < 0:
                 raise TransportError(f"[transport] {name} must be >= 0, got {getattr(self, name)}")
+        if self.bidirectional and (self.conj_steps != 0 or self.g_loss != "objective"):
+            raise TransportError("[transport] bidirectional = true needs conj_steps = 0 and g_loss = 'objective' "
+                                 f"(got conj_steps={self.conj_steps}, g_loss={self.g_loss!r})")
         if self.g_loss == "regression" and self.conj_steps == 0:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 

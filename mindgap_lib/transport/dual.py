@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .icnn import ICNN
 
-__all__ = ["solve_conjugate", "f_loss", "expectile_loss", "g_loss", "dual_value"]
+__all__ = ["solve_conjugate", "f_loss", "expectile_loss", "expectile_from_values", "g_loss", "dual_value"]
 
 
 def solve_conjugate(f: ICNN, x: Tensor, y0: Tensor, precond: Tensor, steps: int, step_size: float = 1.0) -> tuple[Tensor, Tensor]:
@@ -63,7 +63,12 @@ def expectile_loss(f: ICNN, x: Tensor, y: Tensor, y_hat: Tensor, tau: float) -> 
         ENOT: Expectile regularization for fast and accurate training of neural optimal transport
         (Buzun, Bobrin, Dylov, NeurIPS 2024), arXiv:2403.03777.
     """
-    gain = (x * y).sum(-1) - f(y) - ((x * y_hat).sum(-1) - f(y_hat))   # (B,)
+    return expectile_from_values(x, y, y_hat, f(y), f(y_hat), tau)
+
+
+def expectile_from_values(x: Tensor, y: Tensor, y_hat: Tensor, fy: Tensor, fy_hat: Tensor, tau: float) -> Tensor:
+    """`expectile_loss` from the potential's values f(y), f(ŷ) (shared with the dual loss's forward pass)."""
+    gain = (x * y).sum(-1) - fy - ((x * y_hat).sum(-1) - fy_hat)   # (B,)
     weight = torch.where(gain.detach() >= 0, tau, 1.0 - tau)
     return (weight * gain * gain).mean()
 

@@ -36,6 +36,7 @@ class ICNNConfig:
     neural_init: float = 0.1  # initial gain of the neural part (the quadratic carries the init map)
     quad_rank: int = 0        # rank of a convex quadratic skip Σ_r (q_{r,j}·x)² into every unit (0: linear skips only)
     kind: str = "icnn"        # "icnn" (convex by construction) | "mlp" (unconstrained: see MLPPotential)
+    activation: str = "silu"  # the MLP's activation: "silu" | "elu" (ENOT's); ICNNs ignore it
 
 
 def zeroed_softplus(x: Tensor) -> Tensor:
@@ -175,18 +176,23 @@ class MLPPotential(ICNN):
 
     Not convex: ∇φ need not be monotone, so it is not a Brenier map by construction (audit it). Amos
     (2023) found such potentials easier to train than ICNNs on the Wasserstein-2 benchmark; the MLP has
-    ``blocks × layers`` hidden layers of ``width`` SiLU units (smooth, so Hessians exist everywhere).
+    ``blocks × layers`` hidden layers of ``width`` units, SiLU (smooth, so Hessians exist everywhere) or
+    ELU (as in ENOT; its second derivative jumps at zero).
     """
+
+    ACTIVATIONS = {"silu": nn.SiLU, "elu": nn.ELU}
 
     def __init__(self, config: ICNNConfig) -> None:
         nn.Module.__init__(self)
         self.config = config
         c = config
         self.quadratic = ConvexQuadratic(c.dim)
+        if c.activation not in self.ACTIVATIONS:
+            raise ValueError(f"unknown MLP activation {c.activation!r} (known: {', '.join(self.ACTIVATIONS)})")
         sizes = [c.dim] + [c.width] * (c.blocks * c.layers)
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.SiLU()]
+            layers += [nn.Linear(a, b), self.ACTIVATIONS[c.activation]()]
         self.mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
         self.gain = nn.Parameter(torch.tensor(float(c.neural_init)))
 

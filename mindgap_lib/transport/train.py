@@ -17,7 +17,7 @@ from ..util.schedules import warmup_cosine
 from ..util.seeds import derive_seed
 from .config import TransportConfig, TransportError
 from .conjugate import refine_conjugate
-from .dual import dual_value, expectile_loss, f_loss, g_loss
+from .dual import dual_value, expectile_from_values, expectile_loss, f_loss, g_loss
 from .icnn import ICNN, ICNNConfig, build_potential
 from .init import gaussian_map_from_samples
 
@@ -60,7 +60,8 @@ class Solver:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             icfg = ICNNConfig(dim=dim, blocks=cfg.blocks, layers=cfg.layers, width=cfg.width, neural_init=cfg.neural_init,
-                              quad_rank=cfg.quad_rank, kind=cfg.potential)
+                              quad_rank=cfg.quad_rank, kind=cfg.potential,
+                              activation=cfg.mlp_activation)
             self.f, self.g = build_potential(icfg).to(source.device), build_potential(icfg).to(source.device)
         if cfg.init == "gaussian":
             self._init_gaussian()
@@ -122,8 +123,16 @@ class Solver:
         opt.step()
 
     def step(self, i: int) -> dict[str, float]:
-        """One batch: amortised prediction ∇g(x), conjugate refinement, then the f and/or g update."""
+        """One batch: amortised prediction ∇g(x), conjugate refinement, then the f and/or g update.
+
+        With ``bidirectional`` every even batch runs the same losses on the mirrored problem (target →
+        source): g is the potential, ∇f its amortised conjugate (ENOT).
+        """
         cfg = self.cfg
+        if cfg.bidirectional:
+            if i % 2 == 0:
+                return self._mirrored_step(i)
+            return self._enot_step(i, self.f, self.g, self.opt_f, self.opt_g, self._batch(self.x), self._batch(self.y))
         cycle = i % max(cfg.f_per_g, cfg.g_per_f)
         upd_f, upd_g = cycle < cfg.f_per_g, cycle < cfg.g_per_f
         x, y = self._batch(self.x), self._batch(self.y)
@@ -143,11 +152,49 @@ class Solver:
             lg = g_loss(self.f, x, ty, y_hat, cfg.g_loss)
             self._check(lg, i, "g")
             self._update(self.opt_g, self.g, lg)
+        self._advance_schedules()
+        return out
+
+    def _mirrored_step(self, i: int) -> dict[str, float]:
+        """The bidirectional half-step: x ~ target, y ~ source, potential g, amortiser ∇f (no conjugate solve)."""
+        x, y = self._batch(self.y), self._batch(self.x)
+        return self._enot_step(i, self.g, self.f, self.opt_g, self.opt_f, x, y)
+
+    def _enot_step(self, i: int, pot: ICNN, amo: ICNN, opt_pot: torch.optim.Optimizer, opt_amo: torch.optim.Optimizer,
+                   x: Tensor, y: Tensor) -> dict[str, float]:
+        """Potential `pot` (on y's side) and amortiser ∇`amo` (on x's side) updated from one batch, as ENOT does:
+        one forward pass of `pot` over [y; ∇amo(x)] gives both the dual loss and the expectile regulariser,
+        and the amortiser's loss is back-propagated into its own parameters only."""
+        cfg = self.cfg
+        tx = amo.grad(x, create_graph=True)
+        x_hat = tx.detach()
+        # pot(∇amo(x)) once: its gradient reaches pot's parameters only through l_pot (the amortised point
+        # held fixed) and amo's only through l_amo, as the `inputs` of the two backward passes say
+        vals = pot(torch.cat([y, tx]))
+        fy, fx_hat = vals[:len(y)], vals[len(y):]
+        ftx = fx_hat
+        l_pot = fy.mean() - fx_hat.mean()
+        dual = float(l_pot.detach()) + float((x * x_hat).sum(-1).mean())
+        if cfg.expectile > 0:
+            l_pot = l_pot + cfg.expectile_coef * expectile_from_values(x, y, x_hat, fy, fx_hat, cfg.expectile)
+        l_amo = -((x * tx).sum(-1) - ftx).mean()
+        self._check(l_pot, i, "potential")
+        self._check(l_amo, i, "amortiser")
+        opt_pot.zero_grad(set_to_none=True)
+        opt_amo.zero_grad(set_to_none=True)
+        l_pot.backward(inputs=list(pot.parameters()), retain_graph=True)
+        l_amo.backward(inputs=list(amo.parameters()))
+        for net, opt in ((pot, opt_pot), (amo, opt_amo)):
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+            opt.step()
+        self._advance_schedules()
+        return {"w2sq": float(((x - x_hat) ** 2).sum(-1).mean()), "dual": dual}
+
+    def _advance_schedules(self) -> None:
         with warnings.catch_warnings():  # the schedule follows the batch count, also while one net waits
             warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
             for s in self.sched:
                 s.step()
-        return out
 
     def _check(self, loss: Tensor, i: int, which: str) -> None:
         if not torch.isfinite(loss):
@@ -177,7 +224,7 @@ class Solver:
             self.history[k].append(v)
         if not math.isfinite(val_loss):
             raise FloatingPointError(f"non-finite validation loss at step {i}")
-        if val_loss < self.best[0]:
+        if val_loss < self.best[0] or self.cfg.checkpoint == "last":
             self.best = (val_loss, _clone_state(self.f, self.g, self.opt_f, self.opt_g), i)
         elif self.cfg.rollback_tol and val_loss > self.best[0] + self.cfg.rollback_tol * (abs(self.best[0]) + 1):
             self._rollback(i)
