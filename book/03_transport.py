@@ -58,25 +58,31 @@
 #    learning (see the results file).
 # 4. *Best checkpoint* on the held-out dual objective, gradient clipping, and a divergence stop.
 #
-# **A second mode for maps that split modes: ENOT** (Buzun et al., NeurIPS 2024; `bidirectional = true`
-# with `expectile > 0`, the `enot` preset of `benchmarks/transport_w2bench.py`). No conjugate is solved:
-# $\nabla g$ only maximises $\langle x, \nabla g(x)\rangle - f(\nabla g(x))$, and an asymmetric
-# (expectile) square of $[\langle x, y\rangle - f(y)] - [\langle x, \nabla g(x)\rangle - f(\nabla g(x))]$
-# over random pairs pushes $f$ towards its own conjugate wherever a $y$ beats the amortised point.
-# Every other batch runs the mirror problem (target → source: $g$ the potential, $\nabla f$ its
-# conjugate), so both gradients are trained as maps. The potentials are unconstrained ELU MLPs
-# started at the identity, so **the map is not the gradient of a convex function by construction**;
-# the audit below measures how far it is from one (cyclical monotonicity, the Jacobian's symmetry
-# and eigenvalues). On the public Wasserstein-2 benchmark (Mix3toMix10, 40 000 samples per side,
-# ~15 minutes on one core) it reaches 9.2 % L2-UVP at $d = 64$ and 16.8 % at $d = 128$, where the
-# best ICNN setting reaches 11.1 % and 45 %, OTT-JAX's ENOT 9.5 % and 20.8 %, and the published
-# ICNN solvers 3.2 % and 2.0 % after far longer GPU training (table in `benchmarks/results_transport.md`).
-# The book's calibration keeps the convex ICNN pair. Its map is a Brenier map whatever the training
-# did, and on $z_{128}$ it is the better calibration by far. In the table of solver coordinates below,
-# ENOT's calibrated jets are told from the target with AUC 0.9999 (0.993 whitened), against 0.818
-# for the ICNN pair. $z_{128}$'s variance falls over six orders of magnitude, and ENOT's free map
-# leaves errors of similar size in every direction; in the faint directions these errors dwarf the
-# target's own spread.
+# **A second objective: ENOT** (Buzun et al., NeurIPS 2024; `bidirectional = true` with
+# `expectile > 0`). No conjugate is solved: $\nabla g$ only maximises
+# $\langle x, \nabla g(x)\rangle - f(\nabla g(x))$, and an asymmetric (expectile) square of
+# $[\langle x, y\rangle - f(y)] - [\langle x, \nabla g(x)\rangle - f(\nabla g(x))]$ over random pairs
+# pushes $f$ towards its own conjugate wherever a $y$ beats the amortised point. Every other batch runs
+# the mirror problem (target → source: $g$ the potential, $\nabla f$ its conjugate), so both gradients
+# are trained as maps. On this profile's ICNN pair the map stays the gradient of a convex function,
+# whatever the training did. On the public Wasserstein-2 benchmark (Mix3toMix10, 40 000 samples per
+# side, one core; the `enot` preset of `benchmarks/transport_w2bench.py`) it reaches 7.5 % L2-UVP at
+# $d = 64$ in 9 minutes and 4.6 % at $d = 128$ in 13, where the same pair with the conjugate solve
+# reaches 11.1 % and 45 %, OTT-JAX's ENOT 9.5 % and 20.8 %, and the published ICNN solvers 3.2 % and
+# 2.0 % after far longer GPU training (`benchmarks/results_transport.md`). OTT-JAX runs ENOT on free
+# MLPs (our `enot-mlp` preset): on the benchmark that gives 10.2 % and 16.4 %, but the audit finds a
+# negative Jacobian eigenvalue at every point, and on $z_{128}$ it fails outright (AUC 0.9999 in the
+# table of solver coordinates below). $z_{128}$'s variance falls over six orders of magnitude, and a
+# free map leaves errors of similar size in every direction, which in the faint directions dwarf the
+# target's own spread; the ICNN pair starts at the Bures map and keeps the faint directions where it
+# puts them.
+# This profile keeps the conjugate solve, because a full `cpu` book with ENOT's objective on this pair
+# (6000 batches, same data and tagger; 2026-12-06) lost where the physics is read. It did bring the
+# penultimate layer closer (calibrated vs target AUC 0.542, against 0.558 with the conjugate solve and
+# 0.594 uncalibrated), but every log-likelihood ratio's W1 excess over the floor shrank only 2.4–2.5×
+# (the conjugate-solve map: ≥ 5× on two of four), and reweighting, which the conjugate-solve map beats on
+# all four ratios, beat it on three. A benchmark score is not a calibration; the book decides on its own
+# numbers (`benchmarks/results_transport.md` has the table).
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -273,8 +279,9 @@ fig.show()
 # | the linear (Bures) map alone, all directions | 0.659 ± 0.005 |
 # | reverse solve (below), isotropic, 80 directions | 0.876 ± 0.003 |
 # | PCA whitening, 126 directions | **0.635 ± 0.005** |
-# | ENOT (`bidirectional`, the benchmark's `enot` preset, 6000 batches), isotropic, 80 directions | 0.9999 ± 0.0001 |
-# | ENOT, PCA whitening | 0.993 ± 0.001 |
+# | ENOT's objective on this profile's ICNN pair (the benchmark's `enot` preset, 6000 batches), isotropic, 80 directions | 0.694 ± 0.005 |
+# | ENOT on free ELU MLPs (`enot-mlp`), isotropic, 80 directions | 0.9999 ± 0.0001 |
+# | ENOT on free MLPs, PCA whitening | 0.993 ± 0.001 |
 #
 # Whitening wins at $z_{128}$, where the faint directions weigh as much as the strong ones. But
 # the head reads mostly the strong directions, and a full `cpu` build with the whitened map
