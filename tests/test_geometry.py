@@ -248,6 +248,8 @@ def test_local_dimension_from_distances_and_fixed_radius():
         local_dimension(x, k=10, radius=0.5)
     dup = np.vstack([x, x[:1]])
     assert np.isnan(local_dimension(dup, k=15).dim[0])
+    # far from the origin the ‖x‖² expansion rounds a duplicate's distance to ±1e-5, not 0: still a duplicate
+    assert np.isnan(local_dimension(dup + 1e3, k=15).dim[0])
 
 
 # ---------------------------------------------------------------- displacement vs local dimension

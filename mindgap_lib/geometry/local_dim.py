@@ -89,8 +89,12 @@ def _distance_rows(x: np.ndarray | None, distances: np.ndarray | None,
     for start in range(0, n, chunk):
         rows = slice(start, min(n, start + chunk))
         if x is not None:
-            d2 = sq[rows, None] + sq[None, :] - 2.0 * (x[rows] @ x.T)
-            d = np.sqrt(np.maximum(d2, 0.0))
+            norms = sq[rows, None] + sq[None, :]
+            d2 = norms - 2.0 * (x[rows] @ x.T)
+            # the expansion cancels: a duplicate's d² is BLAS rounding (~eps·‖x‖², either sign), not 0,
+            # so anything within that rounding counts as a duplicate (distance exactly 0)
+            d2[d2 <= 16.0 * np.finfo(d2.dtype).eps * norms] = 0.0
+            d = np.sqrt(d2)
         else:
             d = distances[rows].copy()
         d[np.arange(d.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
