@@ -76,13 +76,13 @@
 # free map leaves errors of similar size in every direction, which in the faint directions dwarf the
 # target's own spread; the ICNN pair starts at the Bures map and keeps the faint directions where it
 # puts them.
-# This profile keeps the conjugate solve, because a full `cpu` book with ENOT's objective on this pair
-# (6000 batches, same data and tagger; 2026-12-06) lost where the physics is read. It did bring the
-# penultimate layer closer (calibrated vs target AUC 0.542, against 0.558 with the conjugate solve and
-# 0.594 uncalibrated), but every log-likelihood ratio's W1 excess over the floor shrank only 2.4–2.5×
-# (the conjugate-solve map: ≥ 5× on two of four), and reweighting, which the conjugate-solve map beats on
-# all four ratios, beat it on three. A benchmark score is not a calibration; the book decides on its own
-# numbers (`benchmarks/results_transport.md` has the table).
+# This profile keeps the conjugate solve. We ran this book with ENOT's objective on the same pair
+# (same data and tagger; 2026-12-06). It brought the penultimate layer closer: calibrated vs target
+# AUC 0.542 after 6000 batches and 0.527 after 20 000, against 0.558 with the conjugate solve and 0.594
+# uncalibrated. But its map is short: it moves the jets a third less (cost 1.3 against 1.85). So every
+# log-likelihood ratio's W1 excess over the floor shrank only 2.4–2.7×, where the conjugate-solve map
+# gives 3.5–7×, and reweighting beat it on three ratios of four. A benchmark score is not a calibration;
+# the book decides on its own numbers (`benchmarks/results_transport.md` has the table).
 
 # %% tags=["parameters"]
 profile = "cpu"
