@@ -113,3 +113,14 @@ def tiny_build(tmp_path_factory) -> TinyBuild:
     metrics = json.loads((base / "tiny" / "metrics.json").read_text())
     return TinyBuild(base / "tiny", base / "_build" / "html", metrics, run_seconds, time.perf_counter() - t0,
                      run.stdout + run.stderr, run.returncode == 0)
+
+
+@pytest.fixture(scope="module")
+def ridge2():
+    """The 2-d ridge pair of the transport tests: (pair, source, target, held-out source, its true image)."""
+    import numpy as np
+    from mindgap_lib.transport import ridge_pair
+    pair = ridge_pair(2, seed=0, sharpness=2.0)
+    x, y = pair.samples(4000, seed=1)
+    xt = pair.sample_source(3000, np.random.default_rng(5))
+    return pair, x, y, xt, pair.true_map(xt)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mindgap_lib.transport import TransportError, TransportMap, fit, gaussian_map_from_samples, l2_uvp, ridge_pair
+from mindgap_lib.transport import TransportError, TransportMap, fit, gaussian_map_from_samples, l2_uvp
 from mindgap_lib.transport import transport_config
 from mindgap_lib.transport.audit import cyclical_monotonicity
 from mindgap_lib.transport.dual import expectile_from_values, expectile_loss, f_loss
@@ -14,19 +14,11 @@ from mindgap_lib.transport.train import Solver
 torch.set_num_threads(1)
 
 TINY = transport_config("tiny")
-# the benchmark's `enot` preset (benchmarks/transport_w2bench.py) at tiny size
+# the benchmark's `enot-mlp` preset (benchmarks/transport_w2bench.py) at tiny size, lr 1e-2
 ENOT = TINY.replace(potential="mlp", mlp_activation="elu", conj_steps=0, g_loss="objective", expectile=0.99,
                     expectile_coef=2.0, bidirectional=True, betas=(0.9, 0.99), map_refine_steps=0, init="identity",
                     quad_lr_scale=0.0, neural_init=1.0, clip=100.0, checkpoint="last", rollback_tol=0.0,
                     lr=1e-2, steps=600, batch_size=256)
-
-
-@pytest.fixture(scope="module")
-def ridge2():
-    pair = ridge_pair(2, seed=0, sharpness=2.0)
-    x, y = pair.samples(4000, seed=1)
-    xt = pair.sample_source(3000, np.random.default_rng(5))
-    return pair, x, y, xt, pair.true_map(xt)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mindgap_lib.transport import ICNN, ICNNConfig, TransportError, TransportMap, fit, gaussian_map_from_samples, l2_uvp
-from mindgap_lib.transport import ridge_pair, transport_config
+from mindgap_lib.transport import transport_config
 
 TINY = transport_config("tiny")
 from mindgap_lib.transport.audit import cyclical_monotonicity
@@ -14,14 +14,6 @@ from mindgap_lib.transport.dual import expectile_loss, solve_conjugate
 from mindgap_lib.transport.icnn import MLPPotential, build_potential
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def ridge2():
-    pair = ridge_pair(2, seed=0, sharpness=2.0)
-    x, y = pair.samples(4000, seed=1)
-    xt = pair.sample_source(3000, np.random.default_rng(5))
-    return pair, x, y, xt, pair.true_map(xt)
 
 
 @pytest.fixture(scope="module")

@@ -130,8 +130,8 @@ class Solver:
         """
         cfg = self.cfg
         if cfg.bidirectional:
-            if i % 2 == 0:
-                return self._mirrored_step(i)
+            if i % 2 == 0:   # the mirrored half-step: x ~ target, y ~ source, potential g, amortiser ∇f
+                return self._enot_step(i, self.g, self.f, self.opt_g, self.opt_f, self._batch(self.y), self._batch(self.x))
             return self._enot_step(i, self.f, self.g, self.opt_f, self.opt_g, self._batch(self.x), self._batch(self.y))
         cycle = i % max(cfg.f_per_g, cfg.g_per_f)
         upd_f, upd_g = cycle < cfg.f_per_g, cycle < cfg.g_per_f
@@ -155,11 +155,6 @@ class Solver:
         self._advance_schedules()
         return out
 
-    def _mirrored_step(self, i: int) -> dict[str, float]:
-        """The bidirectional half-step: x ~ target, y ~ source, potential g, amortiser ∇f (no conjugate solve)."""
-        x, y = self._batch(self.y), self._batch(self.x)
-        return self._enot_step(i, self.g, self.f, self.opt_g, self.opt_f, x, y)
-
     def _enot_step(self, i: int, pot: ICNN, amo: ICNN, opt_pot: torch.optim.Optimizer, opt_amo: torch.optim.Optimizer,
                    x: Tensor, y: Tensor) -> dict[str, float]:
         """Potential `pot` (on y's side) and amortiser ∇`amo` (on x's side) updated from one batch, as ENOT does:
@@ -172,12 +167,11 @@ class Solver:
         # held fixed) and amo's only through l_amo, as the `inputs` of the two backward passes say
         vals = pot(torch.cat([y, tx]))
         fy, fx_hat = vals[:len(y)], vals[len(y):]
-        ftx = fx_hat
         l_pot = fy.mean() - fx_hat.mean()
         dual = float(l_pot.detach()) + float((x * x_hat).sum(-1).mean())
         if cfg.expectile > 0:
             l_pot = l_pot + cfg.expectile_coef * expectile_from_values(x, y, x_hat, fy, fx_hat, cfg.expectile)
-        l_amo = -((x * tx).sum(-1) - ftx).mean()
+        l_amo = -((x * tx).sum(-1) - fx_hat).mean()
         self._check(l_pot, i, "potential")
         self._check(l_amo, i, "amortiser")
         opt_pot.zero_grad(set_to_none=True)
