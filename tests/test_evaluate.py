@@ -18,6 +18,7 @@ from mindgap_lib.evaluate.closure import LLRS, chi2_ndf, closure_numbers, common
 from mindgap_lib.evaluate.comparisons import COMPARISONS, Task, run_discriminators
 from mindgap_lib.evaluate.config import DiscriminatorConfig, EvaluateConfig, EvaluateError, ScanConfig
 from mindgap_lib.evaluate.discriminator import combine_folds, cross_fit, fit_fold, fold_of
+from mindgap_lib.evaluate.gap_curve import curve_sizes, curve_tasks
 from mindgap_lib.evaluate.inputs import load_latents
 from mindgap_lib.evaluate.pca import corner_data, fit_pca
 from mindgap_lib.evaluate.post_activation import GELU_MIN
@@ -324,6 +325,31 @@ def test_evaluate_writes_the_issue_shape(toy_run):
     assert info["n_source_eval"] == 1500 and info["n_null"] == info["n_source_eval"] and info["n_source_fit"] == 1500
 
 
+def test_gap_curve_subsets_are_nested_random_and_clipped():
+    """The learning curve's samples: sizes clipped to the rows both sides have, each subset inside the next."""
+    assert curve_sizes((100, 0, 5000, 100), 3000, 2000) == [100, 2000]
+    src, tgt = np.arange(3000.0)[:, None], -np.arange(2000.0)[:, None]   # each row holds its own index
+    tasks = curve_tasks(src, tgt, (100, 500, 0), seed=3, layer="z16")
+    assert list(tasks) == [("gap_curve", "z16:100"), ("gap_curve", "z16:500"), ("gap_curve", "z16:2000")]
+    rows = [(set(t.a[:, 0]), set(-t.b[:, 0])) for t in tasks.values()]
+    assert [len(a) for a, _ in rows] == [100, 500, 2000] and rows[-1][1] == set(range(2000))
+    assert rows[0][0] < rows[1][0] < rows[2][0] and rows[0][1] < rows[1][1] < rows[2][1]
+    assert rows[1][0] != set(range(500))                                  # random rows, not the first ones
+    assert set(curve_tasks(src, tgt, (100,), seed=3)[("gap_curve", "z128:100")].a[:, 0]) == rows[0][0]
+
+
+def test_gap_curve_in_the_metrics(toy_run):
+    """Tiny's curve (100 jets, then all 3000): it sees the toy's shift, better with more jets, and its
+    all-rows point agrees with the closure table's source-vs-target AUC on the 1500 eval rows."""
+    _, metrics = toy_run
+    pts = metrics["gap_curve"]["points"]
+    assert [p["jets_per_side"] for p in pts] == [100, 3000]
+    assert pts[-1]["auc"] > 0.5 + 5 * pts[-1]["err"] and pts[-1]["err"] < pts[0]["err"]
+    ev = metrics["auc"]["source_vs_target"][LAYERS.z]
+    assert abs(pts[-1]["auc"] - ev["value"]) < 4 * np.hypot(pts[-1]["err"], ev["err"]) + 0.02
+    assert set(metrics["auc"]) == set(COMPARISONS)                       # the curve's fits stay out of the table
+
+
 def test_no_evaluated_row_was_a_fitting_row(toy_run):
     """Issue "paper-faithful target": the rows evaluate used, from its rows.npz, against the split the maps use."""
     root, _ = toy_run
@@ -463,6 +489,8 @@ def test_profile_sections_are_checked():
         cfg.discriminator.replace(folds=1)
     with pytest.raises(EvaluateError, match="auc_error"):
         cfg.discriminator.replace(auc_error="jackknife")
+    with pytest.raises(EvaluateError, match="gap_sizes"):
+        cfg.replace(gap_sizes=(100, -1))
 
 
 def test_cli_reports_missing_inputs_on_one_line(tmp_path, capsys):

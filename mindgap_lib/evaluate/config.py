@@ -69,9 +69,12 @@ class EvaluateConfig(Section):
     pca_bins: int = 30
     batch_size: int = 8192        # jets per forward pass through the head
     null_repeats: int = 50        # resamples for the W1 floor and the W1 errors (bootstrap)
+    gap_sizes: tuple[int, ...] = ()  # jets per side of the source-vs-target learning curve (0: all rows; () none)
     workers: int = speed_only(1)  # discriminators side by side (Dask processes)
 
     def check(self) -> None:
+        if any(s < 0 for s in self.gap_sizes):
+            raise EvaluateError(f"[evaluate] gap_sizes must be >= 0 (0: all rows), got {list(self.gap_sizes)}")
         if (self.max_events < 0 or self.bins < 2 or self.score_bins < 2 or self.pca_bins < 2 or self.batch_size < 1
                 or self.workers < 1 or self.pca_components < 1 or self.null_repeats < 2):
             raise EvaluateError(f"[evaluate]: bad sizes in {self.as_dict()}")

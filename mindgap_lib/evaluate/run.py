@@ -24,6 +24,7 @@ from .calibrated import calibrate, load_map, load_tagger
 from .comparisons import COMPARISONS, run_discriminators, standard_tasks
 from .config import EvaluateConfig, EvaluateError
 from .figdata import auc_rows, discriminator_figdata
+from .gap_curve import curve_rows, curve_tasks
 from .inputs import check_same_dims, load_latents, write_json, write_npz
 from .pca import corner_data, fit_pca
 from .post_activation import post_activation_study
@@ -76,9 +77,10 @@ def evaluate(tagger: Any, source: str | os.PathLike, target: str | os.PathLike, 
     _check_head(layers, src_all, model.head.layers[0].out_features)
     samples = eval_samples(src_all, tgt_all, split, names, cfg.max_events, seed)
     cal = calibrate(model, load_map(transport, device), samples.source[layers.z], layers.z, cfg.batch_size)
-    results = run_discriminators(standard_tasks(samples.source.arrays, cal, samples.target.arrays,
-                                                samples.null.arrays, layers.evaluated),
-                                 cfg.discriminator, seed, device, progress, cfg.workers)
+    tasks = standard_tasks(samples.source.arrays, cal, samples.target.arrays, samples.null.arrays, layers.evaluated)
+    gap = curve_tasks(src_all[layers.z], tgt_all[layers.z], cfg.gap_sizes, seed, layers.z)
+    results = run_discriminators(tasks | gap, cfg.discriminator, seed, device, progress, cfg.workers)
+    gap_results = {key: results.pop(key) for key in gap}
     weights = {layer: vertical_weights(results["source_vs_target", layer]) for layer in layers.evaluated}
     llr, prob, hists = _closure(samples, cal, weights, layers, cfg, seed)
     vert = vertical_summary({layer: results["source_vs_target", layer] for layer in layers.evaluated}, cfg.score_bins)
@@ -91,6 +93,9 @@ def evaluate(tagger: Any, source: str | os.PathLike, target: str | os.PathLike, 
                      "weights_from": f"cross-fitted source-vs-target discriminator on {layers.z}, out of fold",
                      **vert["by_layer"][layers.z], "by_layer": vert["by_layer"]},
         "closure_probabilities": prob,
+        "gap_curve": {"layer": layers.z, "comparison": "source_vs_target",
+                      "rows": "nested random subsets of all calibration rows (fit and eval halves)",
+                      "points": curve_rows(gap_results)},
     }
     figures = {**discriminator_figdata(results, cfg.score_bins), "observables": hists, "weights": vert["weights_hist"]}
     pca = corner_data(fit_pca(samples.target[layers.z], cfg.pca_components, seed),

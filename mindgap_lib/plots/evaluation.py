@@ -16,7 +16,7 @@ from ..claims import PAPER_AUC
 from .style import COLORS
 
 __all__ = ["auc_table_markdown", "corner_figure", "roc_figure", "score_figure", "observable_figure",
-           "weights_figure", "scan_figure", "scan_hist_figure", "post_activation_figure", "layer_label"]
+           "weights_figure", "scan_figure", "scan_hist_figure", "post_activation_figure", "gap_curve_figure", "layer_label"]
 
 SAMPLE_COLORS = {**COLORS, "vertical_logits": "#9467bd", "horizontal": COLORS["calibrated"]}
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
@@ -246,4 +246,22 @@ def post_activation_figure(rows: Mapping[str, Mapping[str, Mapping[str, float]]]
     fig.add_hline(y=0.5, line_dash="dot", line_color="#999")
     fig.update_layout(barmode="group", yaxis_title="calibrated vs target AUC", yaxis_range=[0.4, 1.0],
                       width=720, height=460, legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})
+    return fig
+
+
+def gap_curve_figure(points: Sequence[Mapping[str, float]], eval_auc: Mapping[str, float] | None = None,
+                     layer: str = "z128") -> go.Figure:
+    """The source-vs-target AUC against the discriminator's jets per side (log x), with DeLong errors;
+    `eval_auc` (n: jets per side, value, err) marks the closure table's number on the eval rows."""
+    n = [p["jets_per_side"] for p in points]
+    fig = go.Figure(go.Scatter(x=n, y=[p["auc"] for p in points], mode="lines+markers", name="all calibration rows",
+                               error_y={"type": "data", "array": [p["err"] for p in points]},
+                               line={"color": COLORS["source"]}))
+    if eval_auc is not None:
+        fig.add_trace(go.Scatter(x=[eval_auc["n"]], y=[eval_auc["value"]], mode="markers", name="closure table (eval rows)",
+                                 marker={"symbol": "diamond", "size": 11, "color": COLORS["calibrated"]},
+                                 error_y={"type": "data", "array": [eval_auc["err"]]}))
+    fig.update_layout(xaxis={"type": "log", "title": "jets per side the cross-fitted discriminator sees"},
+                      yaxis_title=f"source vs target AUC at {layer_label(layer)}", width=660, height=420,
+                      legend=_LEGEND)
     return fig
