@@ -24,7 +24,7 @@ from mindgap_lib.evaluate.pca import corner_data, fit_pca
 from mindgap_lib.evaluate.post_activation import GELU_MIN
 from mindgap_lib.evaluate.run import evaluate
 from mindgap_lib.evaluate.samples import eval_samples
-from mindgap_lib.evaluate.scan import smearing_scan, smearing_strength
+from mindgap_lib.evaluate.scan import scan_point, smearing_scan, smearing_strength
 from mindgap_lib.evaluate.weights import density_ratio_weights, ess_fraction
 from mindgap_lib.jetclass.schema import CLASSES
 from mindgap_lib.splits import SplitConfig, calibration_rows
@@ -409,6 +409,18 @@ def test_smearing_scan_ess_falls_with_strength(toy_run, tagger):
     assert {"w1_source", "w1_calibrated", "w1_vertical", "w1_null", "w1_excess_calibrated"} <= set(closure)
     with pytest.raises(EvaluateError, match="target"):
         smearing_strength("target")
+
+
+def test_a_scan_target_smaller_than_the_source_cuts_both_to_its_eval_rows(toy_run, tagger):
+    """The cpu book's scan sample (20 000 jets) is half the calibration source (40 000): the point is judged on as
+    many source as target eval rows (the null needs as many target fit rows), and no source fit row is among them."""
+    root, _ = toy_run
+    src = load_latents(root / "latents" / "nominal.npz", LAYERS.all)
+    tgt = {k: v[:1000] for k, v in load_latents(root / "latents" / "ip30.npz", LAYERS.all).items()}
+    numbers, _ = scan_point(tagger, src, tgt, ("nominal", "ip30"), TINY_EVAL, load_profile("tiny").transport, SPLIT,
+                            fit=lambda a, b, cfg, seed, device: MeanShift(a, b))
+    assert numbers["n_source_eval"] == numbers["n_target_eval"] == 500 and numbers["n_fit"] == [1500, 500]
+    assert numbers["auc_source_vs_target"]["value"] > 0.6
 
 
 def test_real_transport_stage_on_the_fit_rows_then_evaluate(toy_run, tmp_path):

@@ -61,7 +61,10 @@ def scan_point(model: Any, source: Mapping[str, np.ndarray], target: Mapping[str
     t0 = time.perf_counter()
     layers: Layers = model.head.names
     z, lg = layers.z, layers.logits
-    samples = eval_samples(source, target, split, names, cfg.max_events, seed)
+    # the scan's own target sample may be smaller than the calibration source: both sides are cut to the target's
+    # eval rows, so the null (as many target fit rows) exists and the comparisons are balanced
+    cap = len(calibration_rows(len(target[z]), split, names[1]).eval)
+    samples = eval_samples(source, target, split, names, min(cfg.max_events, cap) if cfg.max_events > 0 else cap, seed)
     res = run_discriminators({("source_vs_target", z): Task(samples.source[z], samples.target[z], f"scan:{names[1]}")},
                              cfg.discriminator, seed, device, False, 1)[("source_vs_target", z)]
     w = vertical_weights(res)
