@@ -14,7 +14,8 @@ adds the optimality audit (`mindgap_lib.transport.audit`) on held-out points. Ti
 process CPU time; on a shared machine the wall time includes contention, the CPU time does not.
 
 Presets: ``enot`` (default) is ENOT's objective on the cpu profile's convex ICNN pair (trained bidirectionally with
-the expectile regulariser, no conjugate solve; 30 000 batches, ~13 minutes on one core at d = 128); ``enot-mlp`` the same objective
+the expectile regulariser, no conjugate solve; 50 000 batches at d = 64 and 36 000 at d = 128, ~15 minutes on one core
+each; 30 000 elsewhere); ``enot-mlp`` the same objective
 on two ELU MLP potentials as in OTT-JAX (not convex; 27 000 batches, 22 000 at d = 128, ~14 CPU-minutes);
 ``w2bench`` the best ICNN configuration with a conjugate solve (reverse solve, f:g = 1:1, buffer warm starts, 500
 warm-up batches, mean-curvature checkpoint rule; 16 000 batches, 11 000 at d = 128); ``cpu`` is the cpu profile
@@ -72,7 +73,7 @@ PRESETS = {
 }
 OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
 # batches that fit ~15 CPU-minutes on one core of the development machine (a batch costs more at d = 128)
-STEPS_BY_DIM = {"w2bench": {128: 11000}, "enot-mlp": {128: 22000}}
+STEPS_BY_DIM = {"w2bench": {128: 11000}, "enot-mlp": {128: 22000}, "enot": {64: 50000, 128: 36000}}
 
 
 def preset_for(preset: str, dim: int, sets: dict | None = None) -> dict:
