@@ -124,7 +124,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("source-vs-target AUC at z", _auc("source_vs_target", "z"), 0.85, None,
          "the paper's latents barely overlap"),
     Goal("source-vs-target AUC at z, every calibration jet (the gap curve's last point)",
-         lambda m: m["evaluation"]["gap_curve"]["points"][-1]["auc"], 0.85, None,
+         lambda m: (m["evaluation"]["gap_curve"]["points"] or [{"auc": None}])[-1]["auc"], 0.85, None,
          "the same gap measured with all jets (no map involved): a data-limited discriminator's lower bound"),
     Goal("vertical ESS fraction", lambda m: m["evaluation"]["vertical"]["ess_fraction"], None, 0.3,
          "reweighting dilutes the sample where supports barely overlap"),

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
+from mindgap_lib.claims import check_goals
 from mindgap_lib.cli.main import main as cli
 from mindgap_lib.config import ProfileError, load_profile
 from mindgap_lib.evaluate.auc import auc_with_error, delong_variance
@@ -348,6 +349,12 @@ def test_gap_curve_in_the_metrics(toy_run):
     ev = metrics["auc"]["source_vs_target"][LAYERS.z]
     assert abs(pts[-1]["auc"] - ev["value"]) < 4 * np.hypot(pts[-1]["err"], ev["err"]) + 0.02
     assert set(metrics["auc"]) == set(COMPARISONS)                       # the curve's fits stay out of the table
+    goal = "source-vs-target AUC at z, every calibration jet (the gap curve's last point)"
+    row = {g["goal"]: g for g in check_goals({"evaluation": metrics})}[goal]
+    assert row["value"] == pts[-1]["auc"] and row["met"] == (pts[-1]["auc"] >= 0.85)
+    no_curve = {**metrics, "gap_curve": {**metrics["gap_curve"], "points": []}}  # gap_sizes = (): not run
+    row = {g["goal"]: g for g in check_goals({"evaluation": no_curve})}[goal]
+    assert row["value"] is None and row["met"] is None
 
 
 def test_no_evaluated_row_was_a_fitting_row(toy_run):

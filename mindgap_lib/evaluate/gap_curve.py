@@ -41,10 +41,10 @@ def curve_tasks(source: np.ndarray, target: np.ndarray, sizes: tuple[int, ...], 
 def curve_rows(results: Mapping[tuple[str, str], CrossFit]) -> list[dict[str, float]]:
     """The curve's points, smallest sample first: jets per side, AUC with its error and the fold spread."""
     rows = []
-    for (kind, name), fit in results.items():
+    for (kind, _), fit in results.items():
         if kind != KEY:
             continue
         s = fit.summary()
-        rows.append({"jets_per_side": int(name.rsplit(":", 1)[1]), "auc": s["value"], "err": s["err"],
+        rows.append({"jets_per_side": s["n_a"], "auc": s["value"], "err": s["err"],
                      "fold_spread": s["fold_spread"]})
     return sorted(rows, key=lambda r: r["jets_per_side"])

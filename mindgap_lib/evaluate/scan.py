@@ -65,18 +65,17 @@ def scan_point(model: Any, source: Mapping[str, np.ndarray], target: Mapping[str
     # eval rows, so the null (as many target fit rows) exists and the comparisons are balanced
     cap = len(calibration_rows(len(target[z]), split, names[1]).eval)
     samples = eval_samples(source, target, split, names, min(cfg.max_events, cap) if cfg.max_events > 0 else cap, seed)
+    fit_s, fit_t = samples.source_fit_rows, samples.target_fit_rows
     res = run_discriminators({("source_vs_target", z): Task(samples.source[z], samples.target[z], f"scan:{names[1]}")},
                              cfg.discriminator, seed, device, False, 1)[("source_vs_target", z)]
     w = vertical_weights(res)
-    rs = calibration_rows(len(source[z]), split, names[0])
-    rt = calibration_rows(len(target[z]), split, names[1])
-    tmap = fit(source[z][rs.fit], target[z][rt.fit], tcfg, seed, device)
+    tmap = fit(source[z][fit_s], target[z][fit_t], tcfg, seed, device)
     horizontal = calibrate(model, tmap, samples.source[z], z, cfg.batch_size)
     table = {"source": (samples.source[lg], None), "calibrated": (horizontal[lg], None), "vertical": (samples.source[lg], w)}
     llr, _, hists = closure_table(table, samples.target[lg], samples.null[lg], cfg.bins, cfg.null_repeats, seed)
     numbers = {"auc_source_vs_target": res.summary(), "ess_fraction": ess_fraction(w), "closure": llr,
                "n_source_eval": len(samples.source), "n_target_eval": len(samples.target),
-               "n_fit": [int(len(rs.fit)), int(len(rt.fit))], "seconds": time.perf_counter() - t0}
+               "n_fit": [int(len(fit_s)), int(len(fit_t))], "seconds": time.perf_counter() - t0}
     return numbers, hists
 
 
