@@ -73,6 +73,22 @@ def test_parameters_reach_only_the_chapters_that_declare_them(tmp_path):
     assert (out / "metrics.json").is_file()
 
 
+def test_a_killed_runs_half_written_notebook_is_swept_and_a_live_ones_kept(tmp_path):
+    """A run killed outright (CI's hung-kernel watchdog) leaves its temp notebook; the next run removes it."""
+    from mindgap_lib.util.atomic import temp_name
+
+    book, out = tmp_path / "book", tmp_path / "build" / "tiny"
+    _notebook(book / "01_datasets.ipynb", "x = 1")
+    (out / "notebooks").mkdir(parents=True)
+    dead = out / "notebooks" / ".01_datasets.ipynb.999999.c39edaca.ipynb"  # pid 999999: no such process
+    live = temp_name(out / "notebooks" / "02_tagger.ipynb").with_suffix(".ipynb")  # this process: alive
+    for p in (dead, live):
+        p.write_text("{}")
+    assert run_chapters("tiny", out=out, book_dir=book, progress=False).ok
+    assert not dead.exists() and live.exists()
+    assert sorted(p.name for p in (out / "notebooks").glob("[!.]*.ipynb")) == ["01_datasets.ipynb"]
+
+
 def test_failing_chapter_stops_keeps_partial_notebook_and_earlier_outputs(tmp_path, capsys):
     book, out = tmp_path / "book", tmp_path / "build" / "tiny"
     _notebook(book / "01_datasets.ipynb", "print('chapter one ok')")

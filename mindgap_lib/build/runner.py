@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from ..config import load_profile
 from ..errors import MindgapError
-from ..util.atomic import temp_name
+from ..util.atomic import sweep_stale_temporaries, temp_name
 from .report import collect_metrics
 
 __all__ = ["CHAPTERS", "ChapterError", "RunResult", "find_chapters", "chapter_parameters", "check_parameters",
@@ -157,6 +157,7 @@ def run_chapters(profile: str | os.PathLike = "cpu", chapters: Iterable[str] | N
              "build_dir": str(out.parent.resolve())}
     nb_dir = out / "notebooks"
     nb_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temporaries(nb_dir)  # the half-written notebook of a run that was killed (a hung kernel, Ctrl-C twice)
     cwd = Path(book_dir).resolve().parent
     result = RunResult()
     for nb in notebooks:

@@ -37,7 +37,8 @@ def temp_name(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")  # what temp_name makes; group 1: the writer's pid
+# what temp_name makes (the runner's notebooks end in .ipynb instead of .tmp); group 1: the writer's pid
+TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.(?:tmp|ipynb)$")
 
 
 def _alive(pid: int) -> bool:
@@ -61,7 +62,7 @@ def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     and the pid check keeps the file of any other process still alive on this machine.
     """
     removed = []
-    for path in sorted(Path(folder).rglob(".*.tmp")):
+    for path in sorted(p for p in Path(folder).rglob(".*") if p.suffix in (".tmp", ".ipynb")):
         m = TEMP_NAME.match(path.name)
         if m and path.is_file() and not _alive(int(m.group(1))):
             path.unlink(missing_ok=True)
