@@ -177,6 +177,9 @@ display(Markdown("\n".join(rows)))
 # eval rows: it is what the sample sizes allow. A calibration cannot be expected to get below it, so the
 # excess over the floor is what a map can remove; the reduction is the ratio of the source's excess to
 # the calibrated one, and its lower bound uses the calibrated excess's one-sided 95 % upper limit.
+# Every error is a paired bootstrap: each resample of the target's eval rows is compared both with a
+# resample of the sample and with a resample of the null jets, so an excess's error carries the
+# floor's own fluctuation (the floor's ± above) as well as the sample's.
 
 # %% [markdown]
 # ## What we find

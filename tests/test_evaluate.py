@@ -180,6 +180,17 @@ def test_w1_is_quoted_against_the_floor_of_independent_target_jets():
     assert excess(0.3, 0.4) == 0.0 and excess(0.5, 0.3) == pytest.approx(0.4)
 
 
+def test_the_excess_error_carries_the_floor_fluctuation_when_the_null_pool_has_exactly_n_jets():
+    """The book's layout: as many target fit jets (the null pool) as source eval jets."""
+    rng = np.random.default_rng(8)
+    target, pool, calibrated = rng.normal(size=3000), rng.normal(size=2000), rng.normal(size=2000) + 0.02
+    c = closure_numbers(target, {"calibrated": (calibrated, None)}, common_edges(target, 20), pool, repeats=40, seed=0)
+    assert c["w1_null"] == pytest.approx(w1(pool, target))            # the point floor: the whole pool
+    assert 0.3 * c["w1_null"] < c["w1_null_err"] < 1.5 * c["w1_null"]  # a floor of one draw fluctuates like any W1
+    # a calibrated sample at the floor: its 95 % upper bound covers the 0.02 shift, and is not tiny
+    assert 0.02 < c["w1_excess_calibrated_upper"] < 0.15
+
+
 def test_pca_corner_data_is_normalised():
     rng = np.random.default_rng(7)
     tgt = rng.normal(size=(500, 12)) * np.linspace(3, 0.1, 12)

@@ -20,7 +20,7 @@ from ..jetclass.schema import CLASSES
 from .config import EvaluateError
 
 __all__ = ["LLRS", "probabilities", "physics_llrs", "observables", "common_edges", "weighted_hist",
-           "chi2_ndf", "w1", "w1_floor", "w1_bootstrap", "excess", "closure_numbers", "hist_data"]
+           "chi2_ndf", "w1", "w1_floor", "excess", "closure_numbers", "hist_data"]
 
 # name -> (numerator class, denominator class): the discriminants of the paper's Figs 5 and 11
 LLRS: dict[str, tuple[str, str]] = {
@@ -112,14 +112,24 @@ def w1_floor(null_pool: np.ndarray, target: np.ndarray, n: int, repeats: int, rn
     return np.array([w1(pool[rng.choice(len(pool), n, replace=n > len(pool))], target) for _ in range(repeats)])
 
 
-def w1_bootstrap(x: np.ndarray, target: np.ndarray, weights: np.ndarray | None, repeats: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """W1 of (weighted) `x` to `target` over `repeats` bootstrap resamples of both."""
-    out = []
-    for _ in range(repeats):
-        i, j = _resample(len(x), rng), _resample(len(target), rng)
-        out.append(w1(x[i], target[j], None if weights is None else weights[i]))
-    return np.array(out)
+def _paired_bootstrap(target: np.ndarray, null_pool: np.ndarray, n: int,
+                      samples: Mapping[str, tuple[np.ndarray, np.ndarray | None]], repeats: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per repeat, one resample of `target` shared by the floor and every sample: (floors, W1s per sample).
+
+    The floor fluctuates as much as any W1 does. With a null pool of exactly `n` jets (the book's
+    layout: as many target fit jets as source eval jets) plain redraws of `n` from it are all the
+    same jets, so the floor's spread must come from resampling the pool itself, and pairing it
+    with the same target resample keeps the two correlated as the point values are.
+    """
+    floors, boots = np.empty(repeats), {name: np.empty(repeats) for name in samples}
+    for r in range(repeats):
+        j = _resample(len(target), rng)
+        floors[r] = w1(null_pool[rng.integers(0, len(null_pool), n)], target[j])
+        for name, (x, w) in samples.items():
+            i = _resample(len(x), rng)
+            boots[name][r] = w1(x[i], target[j], None if w is None else w[i])
+    return floors, boots
 
 
 def excess(value: float, floor: float) -> float:
@@ -133,30 +143,30 @@ def closure_numbers(target: np.ndarray, samples: Mapping[str, tuple[np.ndarray, 
 
     Per sample ``<name>``: ``w1_<name>`` with its bootstrap error ``w1_<name>_err``;
     ``w1_excess_<name>`` = sqrt(max(W1² − floor², 0)) with ``_err`` and a one-sided 95 % upper bound
-    ``_upper``; ``chi2ndf_<name>``. The floor ``w1_null`` (± ``w1_null_err``) is the W1 of
-    independent target jets, as many as the first sample has, drawn from `null_pool` (target jets
-    that are not in `target`); ``chi2ndf_null`` likewise. ``w1_excess_reduction`` =
+    ``_upper``; ``chi2ndf_<name>``. The floor ``w1_null`` is the W1 of independent target jets, as
+    many as the first sample has, drawn from `null_pool` (target jets that are not in `target`);
+    ``chi2ndf_null`` likewise. Every error is a paired bootstrap (:func:`_paired_bootstrap`): the
+    excess's error carries the floor's fluctuation as well as the sample's, and ``w1_null_err`` is
+    the floor's own. ``w1_excess_reduction`` =
     excess(source) / excess(calibrated), with the conservative ``w1_excess_reduction_lower`` =
     excess(source) / upper bound of excess(calibrated), when both samples are present.
     """
     rng = np.random.default_rng(seed)
-    target = np.asarray(target, np.float64)
+    target, pool = np.asarray(target, np.float64), np.asarray(null_pool, np.float64)
+    samples = {name: (np.asarray(x, np.float64), w) for name, (x, w) in samples.items()}
     n = len(next(iter(samples.values()))[0])
-    floors = w1_floor(null_pool, target, n, repeats, rng)
-    floor, floor_err = float(floors.mean()), float(floors.std(ddof=1))
-    out: dict[str, float] = {"w1_null": floor, "w1_null_err": floor_err}
+    floor = float(w1_floor(pool, target, n, repeats if len(pool) > n else 1, rng).mean())
+    floors, boots = _paired_bootstrap(target, pool, n, samples, repeats, rng)
+    out: dict[str, float] = {"w1_null": floor, "w1_null_err": float(floors.std(ddof=1))}
     for name, (x, w) in samples.items():
-        x = np.asarray(x, np.float64)
         value = w1(x, target, w)
-        boots = w1_bootstrap(x, target, w, repeats, rng)
         ex = excess(value, floor)
-        ex_r = np.array([excess(b, f) for b, f in zip(boots, floors)])
-        ex_err = float(ex_r.std(ddof=1))
-        out.update({f"w1_{name}": value, f"w1_{name}_err": float(boots.std(ddof=1)),
+        ex_err = float(np.array([excess(b, f) for b, f in zip(boots[name], floors)]).std(ddof=1))
+        out.update({f"w1_{name}": value, f"w1_{name}_err": float(boots[name].std(ddof=1)),
                     f"w1_excess_{name}": ex, f"w1_excess_{name}_err": ex_err,
                     f"w1_excess_{name}_upper": ex + 1.645 * ex_err,
                     f"chi2ndf_{name}": chi2_ndf(x, target, edges, w)})
-    null_draw = np.asarray(null_pool, np.float64)[rng.choice(len(null_pool), n, replace=n > len(null_pool))]
+    null_draw = pool[rng.choice(len(pool), n, replace=n > len(pool))]
     out["chi2ndf_null"] = chi2_ndf(null_draw, target, edges)
     if "source" in samples and "calibrated" in samples:
         src, cal, upper = out["w1_excess_source"], out["w1_excess_calibrated"], out["w1_excess_calibrated_upper"]
