@@ -192,8 +192,8 @@ pulls = {layer: (cal[layer]["value"] - 0.5) / cal[layer]["err"] for layer in cal
 lines = [f"- calibrated vs target at **{layer}**: AUC {cal[layer]['value']:.3f} ± {cal[layer]['err']:.3f} "
          f"({pulls[layer]:+.1f} σ from 0.5); source vs target {auc['source_vs_target'][layer]['value']:.3f}; "
          f"null {null[layer]['value']:.3f} ± {null[layer]['err']:.3f}" for layer in cal]
-lines += [f"- goal *{g['goal']}* ({g['wanted']}): **{g['value']:.3f}**, {'met' if g['met'] else '**not met**'}"
-          for g in goals if g["met"] is not None]
+lines += [f"- {'stricter reading' if g['stricter'] else 'goal'} *{g['goal']}* ({g['wanted']}): **{g['value']:.3f}**, "
+          f"{'met' if g['met'] else '**not met**'}" for g in goals if g["met"] is not None]
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

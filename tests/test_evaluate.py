@@ -361,8 +361,14 @@ def test_gap_curve_in_the_metrics(toy_run):
     assert abs(pts[-1]["auc"] - ev["value"]) < 4 * np.hypot(pts[-1]["err"], ev["err"]) + 0.02
     assert set(metrics["auc"]) == set(COMPARISONS)                       # the curve's fits stay out of the table
     goal = "source-vs-target AUC at z, every calibration jet (the gap curve's last point)"
-    row = {g["goal"]: g for g in check_goals({"evaluation": metrics})}[goal]
-    assert row["value"] == pts[-1]["auc"] and row["met"] == (pts[-1]["auc"] >= 0.85)
+    rows = {g["goal"]: g for g in check_goals({"evaluation": metrics})}
+    row = rows[goal]
+    assert row["value"] == pts[-1]["auc"] and row["met"] == (pts[-1]["auc"] >= 0.85) and not row["stricter"]
+    eval_rows = rows["source-vs-target AUC at z, the closure table's eval rows alone"]
+    assert eval_rows["value"] == ev["value"] and eval_rows["stricter"]   # shown beside the goal, not required
+    point, lower = rows["smallest LLR W1-excess reduction"], rows["smallest LLR W1-excess reduction (95 % lower bound)"]
+    assert point["value"] == min(c["w1_excess_reduction"] for c in metrics["closure"].values())
+    assert point["value"] >= lower["value"] and lower["stricter"] and not point["stricter"]
     no_curve = {**metrics, "gap_curve": {**metrics["gap_curve"], "points": []}}  # gap_sizes = (): not run
     row = {g["goal"]: g for g in check_goals({"evaluation": no_curve})}[goal]
     assert row["value"] is None and row["met"] is None
