@@ -67,7 +67,8 @@
 # are trained as maps. On this profile's ICNN pair the map $T = \nabla g$ stays the gradient of a convex
 # function, whatever the training did. On the public Wasserstein-2 benchmark (Mix3toMix10, 40 000 samples per
 # side, one core; the `enot` preset of `benchmarks/transport_w2bench.py`, expectile coefficient 2) it reaches
-# 6.4 % L2-UVP at $d = 64$ and 4.4 % at $d = 128$ in 15 minutes each, where the same pair with the conjugate
+# 6.4 % L2-UVP at $d = 64$ and 4.4 % at $d = 128$ in 15 minutes each (2.4 % at $d = 128$ with one convex quadratic
+# skip per unit, `enot-quad`), where the same pair with the conjugate
 # solve reaches 11.1 % and 45 %, OTT-JAX's ENOT 9.5 % and 20.8 %, and the published ICNN solvers 3.2 % and
 # 2.0 % after far longer GPU training (`benchmarks/results_transport.md`). OTT-JAX runs ENOT on free MLPs
 # (our `enot-mlp` preset): 10.2 % and 16.4 % on the benchmark, but a negative Jacobian eigenvalue at every
