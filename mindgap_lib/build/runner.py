@@ -157,7 +157,7 @@ def run_chapters(profile: str | os.PathLike = "cpu", chapters: Iterable[str] | N
              "build_dir": str(out.parent.resolve())}
     nb_dir = out / "notebooks"
     nb_dir.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temporaries(nb_dir)  # the half-written notebook of a run that was killed (a hung kernel, Ctrl-C twice)
+    sweep_stale_temporaries(nb_dir)  # a killed run's half-written notebook; a live run's is kept by its pid
     cwd = Path(book_dir).resolve().parent
     result = RunResult()
     for nb in notebooks:

@@ -57,9 +57,9 @@ def _alive(pid: int) -> bool:
 def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporaries (:func:`temp_name`) under `folder` whose writer is no longer alive; returns them.
 
-    A writer killed outright (SIGKILL, power loss) cannot remove its own temporary. Call this only
-    while holding the lock that serialises the folder's writers: then no writer of ours is running,
-    and the pid check keeps the file of any other process still alive on this machine.
+    A writer killed outright (SIGKILL, power loss) cannot remove its own temporary. The pid check
+    keeps the file of any process still alive on this machine, so a running writer never loses its
+    temporary (a dead writer whose pid was reused keeps its file too, which is harmless).
     """
     removed = []
     for path in sorted(p for p in Path(folder).rglob(".*") if p.suffix in (".tmp", ".ipynb")):
