@@ -63,7 +63,7 @@ from mindgap_lib.jetclass.io import read_jets
 from mindgap_lib.jetclass.schema import CLASSES
 from mindgap_lib.jetclass.summaries import SUMMARY_BRANCHES, robust_width, track_summary
 from mindgap_lib.plots.datasets import CLASS_COLORS, add_sample, compare, density, ratio_layout, step
-from mindgap_lib.plots.style import COLORS, setup_plotly
+from mindgap_lib.plots.style import COLORS, setup_plotly, show_in
 
 setup_plotly()
 prof = load_profile(profile)
@@ -352,9 +352,7 @@ def redraw(_change=None):
     fig = compare(knob_columns, {"nominal": nominal, "live": live}, "nominal",
                   {"nominal": COLORS["source"], "live": COLORS["calibrated"]})
     fig.update_layout(title=", ".join(f"{k}={v:.2f}" if not isinstance(v, bool) else f"{k}={v}" for k, v in knob.items()))
-    with live_out:
-        live_out.clear_output(wait=True)
-        fig.show(renderer="plotly_mimetype+notebook")
+    show_in(live_out, fig)
 
 
 for s in sliders.values():

@@ -170,6 +170,7 @@ import ipywidgets as widgets
 
 from mindgap_lib.evaluate.beyond_live import live_llr
 from mindgap_lib.plots.beyond import llr_compare_figure
+from mindgap_lib.plots.style import show_in
 
 model = build.ensure("tagger").model(device)
 nominal = build.ensure("latents", variation="nominal").arrays()
@@ -187,9 +188,7 @@ def redraw(name: str) -> None:
                  subspace_tol=build.profile.transport.subspace_tol)
     fig = llr_compare_figure(h["edges"], {"source": h["uncalibrated"], "calibrated": h["calibrated"]}, h["target"],
                              f"log pHbb/pQCD: nominal → {name} ({h['map']} map)")
-    with live_out:
-        live_out.clear_output(wait=True)
-        fig.show()
+    show_in(live_out, fig)
 
 
 picker = widgets.Dropdown(options=live_choices, value=live_choices[0], description="calibrate to")

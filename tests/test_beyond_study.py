@@ -88,3 +88,20 @@ def test_tilt_and_conditions():
     assert c.shape == (4001, 2) and np.isclose(c[0, 0], np.log(500))
     with pytest.raises(EvaluateError, match="jet_phi"):
         conditions_of({"jet_pt": pt}, ("jet_phi",))
+
+
+def test_show_in_replaces_the_live_figure_by_widget_state():
+    """The live widgets' figure goes into the Output widget's state (no capture of the kernel's output,
+    on which a papermill run of chapter 06 hung twice); each redraw replaces the last one."""
+    import ipywidgets as widgets
+    import plotly.graph_objects as go
+    from mindgap_lib.plots.style import show_in
+
+    out = widgets.Output()
+    show_in(out, go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))
+    show_in(out, go.Figure(go.Scatter(x=[1, 2], y=[5, 6])))
+    (only,) = out.outputs
+    assert only["output_type"] == "display_data"
+    assert only["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"] == [5, 6]
+    html = only["data"]["text/html"]
+    assert "Plotly.newPlot" in html and "<script src=" not in html   # draws with the page's plotly.js, fetches nothing
