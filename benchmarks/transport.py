@@ -1,13 +1,18 @@
 """L2-UVP of the OT solver on known-map pairs (d = 2…128), against a textbook Makkuva solver and OTT-JAX.
 
 Usage:
-    .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset profile|reverse] [--dims 2 16 64 128]
-                                             [--pairs gaussian ridge] [--no-textbook] [--no-ott] [--json OUT.json]
+    .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset profile|conjugate|reverse|enot] [--set KEY=VALUE ...]
+                                             [--dims 2 16 64 128] [--pairs gaussian ridge] [--no-textbook] [--no-ott]
+                                             [--json OUT.json]
 
 ``--preset profile`` (default) runs the profile's [transport] section unchanged: the solver the book
-uses, and the numbers in benchmarks/results_transport.md's known-map table. ``--preset reverse`` adds
-the reverse solve with f:g 1:1 that helps on the public multimodal pair (issue #15) but not on the
-tagger's latents.
+uses. ``--preset conjugate`` is the classic dual with a conjugate solve (forward, f:g = 1:3, 5 conjugate
+steps per batch, 30 when applying the map: the cpu profile until 2026-12-06, and the numbers of
+benchmarks/results_transport.md's first known-map table); ``--preset reverse`` the same solved target →
+source with f:g 1:1, which helps on the public multimodal pair (issue #15) but not on the tagger's
+latents; ``--preset enot`` ENOT's objective with the benchmark's strong expectile (coefficient 2; the
+profile has 0.02). ``--set`` overrides single fields after the preset (values parsed as JSON), e.g.
+``--set steps=20000 precision=bf16``.
 
 Per pair and dimension it prints: L2-UVP of the identity, of the Gaussian (Bures) map from the
 samples' moments, of our fit (refined ∇f* and bare ∇g), of the textbook solver (identity start,
@@ -34,7 +39,11 @@ from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_
                                    transport_config, w2_exact)
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = {"profile": {}, "reverse": {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"}}
+CONJUGATE = {"conj_steps": 5, "g_loss": "regression", "map_refine_steps": 30, "expectile": 0.0, "bidirectional": False,
+             "checkpoint": "best", "betas": [0.9, 0.999], "rollback_tol": 0.01, "g_per_f": 3, "steps": 6000}
+PRESETS = {"profile": {}, "conjugate": CONJUGATE,
+           "reverse": CONJUGATE | {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"},
+           "enot": {"expectile_coef": 2.0}}
 TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_steps=0, lr=1e-3, f_per_g=1,
                 g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)
 
@@ -102,6 +111,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="profile")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="override [transport] fields after the preset (JSON values), e.g. steps=20000 precision=bf16")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 16, 64, 128])
     ap.add_argument("--pairs", nargs="+", default=["gaussian", "ridge"])
     ap.add_argument("--small-steps", type=int, default=2000, help="training batches for d <= 16 (0: the profile's)")
@@ -114,7 +125,7 @@ def main() -> None:
     ap.add_argument("--w2bench", type=int, nargs="*", default=None, metavar="D",
                     help="also run the public Mix3toMix10 pairs at these dimensions (transport_w2bench.py)")
     ap.add_argument("--w2bench-preset", default="enot", choices=sorted(w2b.PRESETS),
-                    help="transport_w2bench.py's preset for those pairs (default: enot, the best one measured)")
+                    help="transport_w2bench.py's preset for those pairs (default: enot, in float32; the bf16 presets are faster)")
     args = ap.parse_args()
     print("| pair | d | identity | Gaussian map | ours: L2-UVP (time to best / total) | bare ∇g | textbook (time) | "
           "OTT-JAX (time to best) | W2 emd: T̂#P vs T*#P | Sinkhorn div: T̂#P vs T*#P |")
@@ -125,7 +136,7 @@ def main() -> None:
             base = dim in args.baseline_dims
             steps = args.small_steps if dim <= 16 and args.small_steps else None
             rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps,
-                                  PRESETS[args.preset], args.audit))
+                                  PRESETS[args.preset] | w2b.parse_sets(args.set), args.audit))
             print(fmt(rows[-1]), flush=True)
     if args.audit:
         print(w2b.audit_table([{"dim": f"{r['pair']} {r['dim']}", "audit": r["audit"]} for r in rows]))

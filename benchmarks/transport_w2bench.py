@@ -1,7 +1,7 @@
 """Our OT solver on the public Wasserstein-2 benchmark (Korotin et al. 2021), high-dimensional pairs "Mix3toMix10".
 
 Usage:
-    .venv/bin/python benchmarks/transport_w2bench.py [--dims 16 64 128] [--preset enot|enot-quad|enot-mlp|w2bench|cpu] [--samples 40000]
+    .venv/bin/python benchmarks/transport_w2bench.py [--dims 16 64 128] [--preset enot|enot-quad|enot-bf16|enot-quad-bf16|enot-mlp|w2bench|cpu] [--samples 40000]
         [--set key=value ...] [--audit] [--out benchmarks/results_transport_w2bench.md] [--json OUT.json]
         [--ott w2-icnn w2-mlp enot] [--ott-budget 1800] [--no-ours]
 
@@ -16,7 +16,10 @@ process CPU time; on a shared machine the wall time includes contention, the CPU
 Presets: ``enot`` (default) is ENOT's objective on the cpu profile's convex ICNN pair (trained bidirectionally with
 the expectile regulariser, no conjugate solve; 50 000 batches at d = 64 and 36 000 at d = 128, ~15 minutes on one core
 each; 30 000 elsewhere); ``enot-quad`` the same with one convex quadratic skip per unit (``quad_rank = 1``; 32 000
-batches at d = 64, 25 000 at d = 128: the best we have at d = 128); ``enot-mlp`` the same objective
+batches at d = 64, 25 000 at d = 128); ``enot-bf16`` (batches of 512, 105 000 at d = 64, the best we have there) and
+``enot-quad-bf16`` (batches of 256, 100 000, the best we have at d = 128) the two with bfloat16 matrix products
+(``precision = "bf16"``), so several times the batches fit ~15 CPU-minutes on a CPU with AVX512-BF16 or AMX (on a
+CPU that emulates bfloat16 they take longer, not worse); ``enot-mlp`` the same objective
 on two ELU MLP potentials as in OTT-JAX (not convex; 27 000 batches, 22 000 at d = 128, ~14 CPU-minutes);
 ``w2bench`` the best ICNN configuration with a conjugate solve (reverse solve, f:g = 1:1, buffer warm starts, 500
 warm-up batches, mean-curvature checkpoint rule; 16 000 batches, 11 000 at d = 128); ``cpu`` is the cpu profile
@@ -69,6 +72,17 @@ PRESETS = {
     "enot-quad": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0,
                   "bidirectional": True, "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0, "checkpoint": "last",
                   "rollback_tol": 0.0, "quad_rank": 1, "steps": 30000, "val_every": 1000},
+    # `enot` and `enot-quad` with smaller batches and bfloat16 matrix products (precision = "bf16": ~1.8x the
+    # batches per CPU-second here, AVX512-BF16), so several times the batches fit the same ~15 CPU-minutes. At d = 128
+    # more, smaller batches kept winning (1024 x 45 000: 2.21 %, 512 x 68 000: 1.96 %, 256 x 100 000: 1.77 %); at d = 64
+    # they did not (512 x 105 000: 5.08 %, 256 x 175 000: 5.21 %), so `enot-bf16` keeps 512
+    "enot-bf16": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0, "bidirectional": True,
+                  "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0, "checkpoint": "last", "rollback_tol": 0.0,
+                  "precision": "bf16", "batch_size": 512, "steps": 60000, "val_every": 1000},
+    "enot-quad-bf16": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0,
+                       "bidirectional": True, "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0,
+                       "checkpoint": "last", "rollback_tol": 0.0, "quad_rank": 1, "precision": "bf16", "batch_size": 256,
+                       "steps": 100000, "val_every": 1000},
     # the same objective on two 4 x 128 ELU MLP potentials from the identity map, as OTT-JAX's ExpectileNeuralDual
     # (not convex: the audit measures it), Adam β = (0.9, 0.99) (ENOT authors; OTT-JAX's 0.9, 0.9 spiked twice at
     # d = 128) at 1e-3 with a cosine decay
@@ -81,7 +95,7 @@ PRESETS = {
 OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
 # batches that fit ~15 CPU-minutes on one core of the development machine (a batch costs more at d = 128)
 STEPS_BY_DIM = {"w2bench": {128: 11000}, "enot-mlp": {128: 22000}, "enot": {64: 50000, 128: 36000},
-                "enot-quad": {64: 32000, 128: 25000}}
+                "enot-quad": {64: 32000, 128: 25000}, "enot-bf16": {64: 105000}}
 
 
 def preset_for(preset: str, dim: int, sets: dict | None = None) -> dict:
@@ -126,7 +140,7 @@ def run_ott(x, y, xt, txt, var: float, method: str, budget: float, width: int = 
 
 
 def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[str] = (), ott_budget: float = 1800,
-              ours: bool = True, ott_args: dict | None = None) -> dict:
+              ours: bool = True, ott_args: dict | None = None, seed: int = 0) -> dict:
     pair = mix3tomix10_pair(dim, W2BENCH)
     x, y = pair.samples(samples, seed=1)
     xt = pair.sample_source(TEST_SIZE, np.random.default_rng(7))
@@ -138,10 +152,10 @@ def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[st
     if not ours:
         return row
     wall, cpu = time.perf_counter(), time.process_time()
-    tmap = fit(x, y, transport_config("cpu", threads=1, **overrides), seed=0, progress=False)
+    tmap = fit(x, y, transport_config("cpu", threads=1, **overrides), seed=seed, progress=False)
     row |= {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
             "ours": benchmark_l2_uvp(pair, tmap.transport(xt), txt), "steps": tmap.config["steps"],
-            "best_step": tmap.history["best_step"][0], "config": {k: tmap.config[k] for k in overrides}}
+            "best_step": tmap.history["best_step"][0], "seed": seed, "config": {k: tmap.config[k] for k in overrides}}
     if audit:
         xa = pair.sample_source(3000, np.random.default_rng(8))
         ya = pair.true_map(pair.sample_source(3000, np.random.default_rng(9)))
@@ -204,6 +218,8 @@ def main() -> None:
     ap.add_argument("--dims", type=int, nargs="+", default=[16, 64, 128])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="enot")
     ap.add_argument("--samples", type=int, default=40000)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="the fit's seed (initialisation, validation split, batches); the samples and test points stay fixed")
     ap.add_argument("--set", nargs="*", default=[], help="key=value overrides on top of the preset")
     ap.add_argument("--audit", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_transport_w2bench.md"))
@@ -223,7 +239,7 @@ def main() -> None:
     for dim in args.dims:
         rows.append(bench_dim(dim, args.samples, preset_for(args.preset, dim, sets), args.audit, args.ott,
                               args.ott_budget, not args.no_ours,
-                              {"steps": args.ott_steps, "chunk": args.ott_chunk, "core": args.ott_core}))
+                              {"steps": args.ott_steps, "chunk": args.ott_chunk, "core": args.ott_core}, args.seed))
         print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("audit", "ott")}, default=float), flush=True)
     text = table(rows, args.preset, overrides)
     print(text)

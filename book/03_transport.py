@@ -68,7 +68,9 @@
 # function, whatever the training did. On the public Wasserstein-2 benchmark (Mix3toMix10, 40 000 samples per
 # side, one core; the `enot` preset of `benchmarks/transport_w2bench.py`, expectile coefficient 2) it reaches
 # 6.4 % L2-UVP at $d = 64$ and 4.4 % at $d = 128$ in 15 minutes each (2.4 % at $d = 128$ with one convex quadratic
-# skip per unit, `enot-quad`), where the same pair with the conjugate
+# skip per unit, `enot-quad`). With smaller batches (512 at $d = 64$, 256 at $d = 128$) and bfloat16 matrix products
+# (`precision = "bf16"`, about twice the batches per second on this CPU) the same 15 minutes give 5.1 % at $d = 64$
+# and **1.8 %** at $d = 128$ (`enot-bf16`, `enot-quad-bf16`), where the same pair with the conjugate
 # solve reaches 11.1 % and 45 %, OTT-JAX's ENOT 9.5 % and 20.8 %, and the published ICNN solvers 3.2 % and
 # 2.0 % after far longer GPU training (`benchmarks/results_transport.md`). OTT-JAX runs ENOT on free MLPs
 # (our `enot-mlp` preset): 10.2 % and 16.4 % on the benchmark, but a negative Jacobian eigenvalue at every
@@ -164,7 +166,11 @@ display(Markdown(header + "\n".join("| " + " | ".join(f.format(r.row[c]) for c, 
 # %% [markdown]
 # Columns: L2-UVP (%) of doing nothing, of the Gaussian map alone, of our fit ($\nabla f^*$) and of
 # the bare amortised $\nabla g$; exact $W_2$ of the fit and of the true map to the target sample;
-# Sinkhorn divergences likewise. The full table up to $d = 128$, with the textbook solver and
+# Sinkhorn divergences likewise. These fits are short (the profile's `[known_maps]` steps), so they
+# run at that section's own learning rate where it sets one (the `cpu` profile: 3000 batches at 0.03, against
+# the z128 map's 24 000 at 0.01). ENOT's objective starts slowly on the ridge pairs: at 1000 batches of lr 0.01
+# the 2-d ridge map was still at its Gaussian start (12.1 % against 12.0 %), and it first moves *away* from it
+# (16.3 % after 3000 batches at 0.01) before it converges (0.66 % after 8000). The full table up to $d = 128$, with the textbook solver and
 # OTT-JAX side by side, is in `benchmarks/results_transport.md` (too slow to recompute here):
 
 # %%

@@ -21,6 +21,7 @@ from mindgap_lib.build.stages import REGISTRY, Ref, StageDef, book_refs
 from mindgap_lib.cli.main import main as cli
 from mindgap_lib.config import load_profile
 from mindgap_lib.errors import BuildError
+from mindgap_lib.transport import TransportError
 from mindgap_lib.generation import variations
 from mindgap_lib.generation.variations import Variation
 from mindgap_lib.jetclass.io import read_jets
@@ -407,14 +408,14 @@ def test_known_map_stage_is_cached_and_reloads_the_same_fit(tmp_path):
 
     (Its fits run side by side in the chapter; `workers` is speed-only, so one worker here has the same key.)
     """
-    prof = TINY.with_sections(known_maps=TINY.known_maps.replace(samples=150, steps=40))  # seconds, not minutes
+    prof = TINY.with_sections(known_maps=TINY.known_maps.replace(samples=150, steps=40, lr=5e-3))  # seconds, not minutes
     in_turn = prof.with_sections(known_maps=prof.known_maps.replace(workers=1))
     assert Build(in_turn, tmp_path).key("known_maps") == Build(prof, tmp_path).key("known_maps")
     artifact = Build(in_turn, tmp_path, progress=False).ensure("known_maps")
     first = artifact.results()
     assert [(r.row["pair"], r.row["dim"]) for r in first] == [("gaussian", 2), ("ridge", 2)]
     assert first[0].row["l2_uvp"] < first[0].row["l2_uvp_identity"]
-    assert first[0].row["steps"] == 40 and first[0].row["samples"] == 150
+    assert first[0].row["steps"] == 40 and first[0].row["samples"] == 150 and first[0].row["lr"] == 5e-3
     mark = artifact.path / cache.COMPLETE
     stamp = mark.stat().st_mtime_ns
     again = Build(prof, tmp_path, progress=False).ensure("known_maps").results()
@@ -438,3 +439,13 @@ def test_no_module_of_the_package_is_ignored_by_git():
     out = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "mindgap_lib"],
                          cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     assert [f for f in out if f.endswith((".py", ".toml"))] == []
+
+
+def test_known_maps_without_their_own_lr_use_the_solvers(tmp_path):
+    from mindgap_lib.transport.validation import fit_known_maps
+    km = TINY.known_maps.replace(samples=120, steps=5, lr=0.0)
+    rows = json.loads((fit_known_maps(km, TINY.transport, tmp_path, pairs=("gaussian",), workers=1)
+                       / "rows.json").read_text())
+    assert [r["lr"] for r in rows] == [TINY.transport.lr] and TINY.transport.lr != 5e-3
+    with pytest.raises(TransportError, match=r"\[known_maps\] lr"):
+        km.replace(lr=-1.0).check()

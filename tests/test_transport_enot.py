@@ -98,3 +98,32 @@ def test_expectile_from_values_matches_the_network_form():
     a = expectile_loss(net, x, y, yh, 0.9)
     b = expectile_from_values(x, y, yh, net(y), net(yh), 0.9)
     assert float(a.detach()) == pytest.approx(float(b.detach()), rel=1e-6)
+
+
+def test_bf16_batches_change_the_gradients_by_bfloat16_rounding_only():
+    """``precision = "bf16"``: one ENOT half-step's gradients differ from the float32 ones (autocast is on) by about
+    bfloat16's rounding (2⁻⁸), and the parameters and their gradients stay float32."""
+    torch.manual_seed(0)
+    x, y = torch.randn(300, 8), torch.randn(300, 8) * 0.7 + 1.0
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        cfg = ENOT.replace(width=32, clip=1e9, precision=precision)
+        solver = Solver(x, y, (x[:50], y[:50]), cfg, seed=0, out_scale=torch.ones(8))
+        seen = []
+        solver.opt_g.register_step_pre_hook(lambda o, a, k: seen.extend(p.grad.clone() for p in solver.g.parameters()
+                                                                        if p.grad is not None))
+        solver.step(1)                                  # odd batch: f the potential, ∇g the amortiser
+        grads[precision] = torch.cat([g.flatten() for g in seen])
+        assert all(p.dtype == torch.float32 for p in solver.g.parameters()) and grads[precision].dtype == torch.float32
+    rel = float((grads["bf16"] - grads["fp32"]).norm() / grads["fp32"].norm())
+    assert 1e-4 < rel < 0.05
+
+
+def test_a_bf16_fit_learns_the_bent_map_as_well_as_float32(ridge2, enot_map):
+    _, x, y, xt, tx = ridge2
+    m = fit(x, y, ENOT.replace(precision="bf16"), seed=0, progress=False)
+    out = m.transport(xt)
+    assert out.dtype == np.float32
+    A, b = gaussian_map_from_samples(x, y)
+    got, ref = l2_uvp(out, tx, y), l2_uvp(enot_map.transport(xt), tx, y)
+    assert got < 0.2 * l2_uvp(xt @ A.T + b, tx, y) and got < 2 * ref + 0.1

@@ -95,3 +95,31 @@ def test_enot_preset_beats_the_linear_map_at_d4(pair4):
     from mindgap_lib.transport.audit import audit_map
     audit = audit_map(m, xt[:1000], tx[:1000], n_emd=300, repeats=1)
     assert audit["cm2_violation_fraction"] == 0 and audit["jac_negative_fraction"] == 0
+
+
+def test_every_benchmark_preset_is_a_valid_solver_config():
+    """The presets of both benchmark scripts resolve against the cpu profile (an unknown or mistyped key would
+    only surface after minutes of setup otherwise); the bf16 presets run small batches in bfloat16."""
+    import importlib.util
+    import sys
+    from mindgap_lib.transport import transport_config
+    sys.path.insert(0, str(ROOT.parent))
+    try:
+        mods = {}
+        for name in ("transport_w2bench", "transport"):
+            spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT.parent / f"{name}.py")
+            mods[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mods[name])
+    finally:
+        sys.path.remove(str(ROOT.parent))
+    w2b, kb = mods["transport_w2bench"], mods["transport"]
+    for preset in w2b.PRESETS:
+        for dim in (64, 128):
+            transport_config("cpu", **w2b.preset_for(preset, dim))
+    for preset in kb.PRESETS.values():
+        transport_config("cpu", **preset)
+    for preset, batch in (("enot-bf16", 512), ("enot-quad-bf16", 256)):
+        cfg = transport_config("cpu", **w2b.preset_for(preset, 64))
+        assert cfg.precision == "bf16" and cfg.batch_size == batch and cfg.bidirectional
+    assert w2b.preset_for("enot-bf16", 64)["steps"] == 105000 and kb.PRESETS["conjugate"]["conj_steps"] == 5
+    assert w2b.parse_sets(["steps=12", "precision=bf16"]) == {"steps": 12, "precision": "bf16"}

@@ -126,8 +126,14 @@ class Solver:
         """One batch: amortised prediction ∇g(x), conjugate refinement, then the f and/or g update.
 
         With ``bidirectional`` every even batch runs the same losses on the mirrored problem (target →
-        source): g is the potential, ∇f its amortised conjugate (ENOT).
+        source): g is the potential, ∇f its amortised conjugate (ENOT). With ``precision = "bf16"`` the
+        batch's matrix products (forward, gradient and both backward passes) run in bfloat16; the
+        parameters and their updates stay float32, and validation and the returned map never use it.
         """
+        with torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            return self._step(i)
+
+    def _step(self, i: int) -> dict[str, float]:
         cfg = self.cfg
         if cfg.bidirectional:
             if i % 2 == 0:   # the mirrored half-step: x ~ target, y ~ source, potential g, amortiser ∇f

@@ -53,7 +53,7 @@ def check_known_map(name: str, dim: int, cfg: TransportConfig, samples: int, see
     tmap = fit(x, y, cfg, seed=seed, progress=progress)
     seconds = time.perf_counter() - t0
     mapped = tmap.transport(xt)
-    row = {"pair": name, "dim": dim, "samples": samples, "steps": cfg.steps,
+    row = {"pair": name, "dim": dim, "samples": samples, "steps": cfg.steps, "lr": cfg.lr,
            "l2_uvp_identity": l2_uvp(xt, tx, y), "l2_uvp_gaussian": l2_uvp(xt @ A.T + b, tx, y),
            "l2_uvp": l2_uvp(mapped, tx, y), "l2_uvp_bare_grad_g": l2_uvp(tmap.transport(xt, refine=0), tx, y),
            "w2_emd_fit": w2_exact(mapped, y, n=1000), "w2_emd_true": w2_exact(tx, y, n=1000),
@@ -69,7 +69,8 @@ def _samples(pair: KnownPair, n: int, seed: int) -> tuple[np.ndarray, np.ndarray
 def fit_known_maps(km: KnownMapsConfig, cfg: TransportConfig, out: str | os.PathLike,
                    pairs: tuple[str, ...] = ("gaussian", "ridge"), seed: int = 0, workers: int | None = None) -> Path:
     """`check_known_map` for every pair and every dimension of `km`, up to `workers` (default
-    ``km.workers``) fits side by side, each with ``km.steps`` batches of the solver `cfg` (isotropic coordinates, no subspace).
+    ``km.workers``) fits side by side, each with ``km.steps`` batches of the solver `cfg` (isotropic coordinates, no
+    subspace) at learning rate ``km.lr`` (the solver's own when 0).
 
     Writes each map (``maps/<pair>-<dim>/``) and the rows (``rows.json``). A pair holds closures
     that do not pickle, so each fit saves its own map and hands back only its row;
@@ -78,7 +79,7 @@ def fit_known_maps(km: KnownMapsConfig, cfg: TransportConfig, out: str | os.Path
     out = Path(out)
     # a known pair's answer is the Euclidean Brenier map; a per-direction scale (standardize="diagonal", PCA
     # whitening on latents) would solve for another cost, so the check runs the solver in isotropic coordinates
-    solver = cfg.replace(steps=km.steps, standardize="isotropic", subspace_tol=0.0)
+    solver = cfg.replace(steps=km.steps, lr=km.lr or cfg.lr, standardize="isotropic", subspace_tol=0.0)
     calls = [((name, int(d), solver, km.samples, seed, str(out)), {}) for name in pairs for d in km.dims]
     rows = side_by_side(_check_and_save, calls, km.workers if workers is None else workers)
     atomic_write_json(out / "rows.json", rows, default=float, sort_keys=False)
