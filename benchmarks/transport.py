@@ -39,10 +39,8 @@ from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_
                                    transport_config, w2_exact)
 
 ROOT = Path(__file__).resolve().parents[1]
-CONJUGATE = {"conj_steps": 5, "g_loss": "regression", "map_refine_steps": 30, "expectile": 0.0, "bidirectional": False,
-             "checkpoint": "best", "betas": [0.9, 0.999], "rollback_tol": 0.01, "g_per_f": 3, "steps": 6000}
-PRESETS = {"profile": {}, "conjugate": CONJUGATE,
-           "reverse": CONJUGATE | {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"},
+PRESETS = {"profile": {}, "conjugate": w2b.CONJUGATE,
+           "reverse": w2b.CONJUGATE | {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"},
            "enot": {"expectile_coef": 2.0}}
 TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_steps=0, lr=1e-3, f_per_g=1,
                 g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)

@@ -53,13 +53,15 @@ from mindgap_lib.transport.w2bench import benchmark_l2_uvp, linear_baseline, mix
 ROOT = Path(__file__).resolve().parents[1]
 W2BENCH = ROOT / "benchmarks" / "w2bench"
 TEST_SIZE = 4096                                       # the repository's score_fitted_maps(size=4096)
+# the classic dual with a conjugate solve: the cpu profile's [transport] until 2026-12-06 (forward, f:g = 1:3, 5 conjugate
+# steps per batch and 30 when applying the map), pinned here so presets built on it keep their meaning
+CONJUGATE = {"conj_steps": 5, "g_loss": "regression", "map_refine_steps": 30, "expectile": 0.0, "bidirectional": False,
+             "checkpoint": "best", "betas": [0.9, 0.999], "rollback_tol": 0.01, "g_per_f": 3, "steps": 6000}
 PRESETS = {
     "cpu": {},
-    # the classic dual with a conjugate solve (the cpu profile until 2026-12-06), pinned so the preset keeps its meaning
-    "w2bench": {"conj_steps": 5, "g_loss": "regression", "map_refine_steps": 30, "expectile": 0.0,
-                "bidirectional": False, "checkpoint": "best", "betas": [0.9, 0.999], "rollback_tol": 0.01,
-                "direction": "reverse", "g_per_f": 1, "val_curvature": "mean", "conj_warm": "buffer",
-                "warmup_steps": 500, "steps": 16000, "val_every": 500},
+    # CONJUGATE solved target → source (T = ∇f, no conjugate solve when applying the map), f:g = 1:1, buffer warm starts
+    "w2bench": CONJUGATE | {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean", "conj_warm": "buffer",
+                            "warmup_steps": 500, "steps": 16000, "val_every": 500},
     # ENOT's objective (Buzun et al. 2024) on the cpu profile's convex ICNN pair (Gaussian start): both maps trained
     # bidirectionally with the expectile regulariser (τ = 0.99; coefficient 2 in our ½‖x − y‖² units is OTT-JAX's 1
     # in its ‖x − y‖² units), no conjugate solve, β = (0.9, 0.99), last checkpoint. T = ∇g stays a Brenier map
