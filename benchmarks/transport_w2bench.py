@@ -57,42 +57,33 @@ TEST_SIZE = 4096                                       # the repository's score_
 # steps per batch and 30 when applying the map), pinned here so presets built on it keep their meaning
 CONJUGATE = {"conj_steps": 5, "g_loss": "regression", "map_refine_steps": 30, "expectile": 0.0, "bidirectional": False,
              "checkpoint": "best", "betas": [0.9, 0.999], "rollback_tol": 0.01, "g_per_f": 3, "steps": 6000}
+# ENOT's objective (Buzun et al. 2024) on the cpu profile's convex ICNN pair (Gaussian start): both maps trained
+# bidirectionally with the expectile regulariser (τ = 0.99; coefficient 2 in our ½‖x − y‖² units is OTT-JAX's 1
+# in its ‖x − y‖² units), no conjugate solve, β = (0.9, 0.99), last checkpoint. T = ∇g stays a Brenier map
+ENOT = {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0, "bidirectional": True,
+        "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0, "checkpoint": "last", "rollback_tol": 0.0,
+        "steps": 30000, "val_every": 1000}
 PRESETS = {
     "cpu": {},
     # CONJUGATE solved target → source (T = ∇f, no conjugate solve when applying the map), f:g = 1:1, buffer warm starts
     "w2bench": CONJUGATE | {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean", "conj_warm": "buffer",
                             "warmup_steps": 500, "steps": 16000, "val_every": 500},
-    # ENOT's objective (Buzun et al. 2024) on the cpu profile's convex ICNN pair (Gaussian start): both maps trained
-    # bidirectionally with the expectile regulariser (τ = 0.99; coefficient 2 in our ½‖x − y‖² units is OTT-JAX's 1
-    # in its ‖x − y‖² units), no conjugate solve, β = (0.9, 0.99), last checkpoint. T = ∇g stays a Brenier map
-    "enot": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0, "bidirectional": True,
-             "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0, "checkpoint": "last", "rollback_tol": 0.0,
-             "steps": 30000, "val_every": 1000},
+    "enot": ENOT,
     # `enot` with one convex quadratic skip per unit (quad_rank = 1: Σ (q·x)² features, as Korotin et al.'s DenseICNN):
     # ~1.3x the cost of a batch; at d = 128 it halves the error (2.42 % against 4.39 % in 15 CPU-minutes), at d = 64
     # it does not help (6.65 % at 32 000 batches, 7.83 % at 38 000, against 6.39 %)
-    "enot-quad": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0,
-                  "bidirectional": True, "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0, "checkpoint": "last",
-                  "rollback_tol": 0.0, "quad_rank": 1, "steps": 30000, "val_every": 1000},
+    "enot-quad": ENOT | {"quad_rank": 1},
     # `enot` and `enot-quad` with smaller batches and bfloat16 matrix products (precision = "bf16": ~1.8x the
     # batches per CPU-second here, AVX512-BF16), so several times the batches fit the same ~15 CPU-minutes. At d = 128
     # more, smaller batches kept winning (1024 x 45 000: 2.21 %, 512 x 68 000: 1.96 %, 256 x 100 000: 1.77 %); at d = 64
     # they did not (512 x 105 000: 5.08 %, 256 x 175 000: 5.21 %), so `enot-bf16` keeps 512
-    "enot-bf16": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0, "bidirectional": True,
-                  "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0, "checkpoint": "last", "rollback_tol": 0.0,
-                  "precision": "bf16", "batch_size": 512, "steps": 60000, "val_every": 1000},
-    "enot-quad-bf16": {"conj_steps": 0, "g_loss": "objective", "expectile": 0.99, "expectile_coef": 2.0,
-                       "bidirectional": True, "g_per_f": 1, "betas": [0.9, 0.99], "map_refine_steps": 0,
-                       "checkpoint": "last", "rollback_tol": 0.0, "quad_rank": 1, "precision": "bf16", "batch_size": 256,
-                       "steps": 100000, "val_every": 1000},
+    "enot-bf16": ENOT | {"precision": "bf16", "batch_size": 512, "steps": 60000},
+    "enot-quad-bf16": ENOT | {"quad_rank": 1, "precision": "bf16", "batch_size": 256, "steps": 100000},
     # the same objective on two 4 x 128 ELU MLP potentials from the identity map, as OTT-JAX's ExpectileNeuralDual
     # (not convex: the audit measures it), Adam β = (0.9, 0.99) (ENOT authors; OTT-JAX's 0.9, 0.9 spiked twice at
     # d = 128) at 1e-3 with a cosine decay
-    "enot-mlp": {"potential": "mlp", "mlp_activation": "elu", "blocks": 2, "layers": 2, "init": "identity",
-                 "neural_init": 1.0, "quad_lr_scale": 0.0, "conj_steps": 0, "g_loss": "objective", "expectile": 0.99,
-                 "expectile_coef": 2.0, "bidirectional": True, "g_per_f": 1, "betas": [0.9, 0.99], "lr": 1e-3,
-                 "clip": 100.0, "map_refine_steps": 0, "checkpoint": "last", "rollback_tol": 0.0, "steps": 27000,
-                 "val_every": 1000},
+    "enot-mlp": ENOT | {"potential": "mlp", "mlp_activation": "elu", "blocks": 2, "layers": 2, "init": "identity",
+                        "neural_init": 1.0, "quad_lr_scale": 0.0, "lr": 1e-3, "clip": 100.0, "steps": 27000},
 }
 OTT_PYTHON = ROOT / ".venv-ott" / "bin" / "python"
 # batches that fit ~15 CPU-minutes on one core of the development machine (a batch costs more at d = 128)

@@ -16,6 +16,21 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1] / "benchmarks" / "w2bench"
 
 
+def _bench_script(name: str):
+    """benchmarks/<name>.py as a module (transport.py imports its neighbour transport_w2bench, so the folder is on
+    sys.path while it loads)."""
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT.parent))
+    return module
+
+
 @pytest.fixture(scope="module")
 def pair4():
     return mix3tomix10_pair(4, ROOT)
@@ -78,11 +93,8 @@ def test_bad_files_are_named(tmp_path):
 def test_enot_preset_beats_the_linear_map_at_d4(pair4):
     """The benchmark's `enot` preset (benchmarks/transport_w2bench.py), shortened, on the d = 4 pair: the linear map
     leaves ~15 % unexplained; ENOT's objective on our ICNN pair gets well below it."""
-    import importlib.util
     from mindgap_lib.transport import fit, transport_config
-    spec = importlib.util.spec_from_file_location("w2b", ROOT.parent / "transport_w2bench.py")
-    w2b = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(w2b)
+    w2b = _bench_script("transport_w2bench")
     preset = w2b.preset_for("enot", 4, {"steps": 1500, "batch_size": 256, "val_every": 500})
     assert preset["bidirectional"] and w2b.preset_for("enot-mlp", 128)["steps"] < w2b.PRESETS["enot-mlp"]["steps"]
     x, y = pair4.samples(8000, seed=1)
@@ -100,19 +112,8 @@ def test_enot_preset_beats_the_linear_map_at_d4(pair4):
 def test_every_benchmark_preset_is_a_valid_solver_config():
     """The presets of both benchmark scripts resolve against the cpu profile (an unknown or mistyped key would
     only surface after minutes of setup otherwise); the bf16 presets run small batches in bfloat16."""
-    import importlib.util
-    import sys
     from mindgap_lib.transport import transport_config
-    sys.path.insert(0, str(ROOT.parent))
-    try:
-        mods = {}
-        for name in ("transport_w2bench", "transport"):
-            spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT.parent / f"{name}.py")
-            mods[name] = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mods[name])
-    finally:
-        sys.path.remove(str(ROOT.parent))
-    w2b, kb = mods["transport_w2bench"], mods["transport"]
+    w2b, kb = _bench_script("transport_w2bench"), _bench_script("transport")
     for preset in w2b.PRESETS:
         for dim in (64, 128):
             transport_config("cpu", **w2b.preset_for(preset, dim))
