@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset profile|conjugate|reverse|enot] [--set KEY=VALUE ...]
                                              [--dims 2 16 64 128] [--pairs gaussian ridge] [--no-textbook] [--no-ott]
-                                             [--json OUT.json]
+                                             [--audit] [--oracle] [--json OUT.json]
 
 ``--preset profile`` (default) runs the profile's [transport] section unchanged: the solver the book
 uses. ``--preset conjugate`` is the classic dual with a conjugate solve (forward, f:g = 1:3, 5 conjugate
@@ -35,7 +35,7 @@ import numpy as np
 from mindgap_lib.transport.audit import audit_map
 
 import transport_w2bench as w2b  # noqa: E402  (the public pairs; same folder)
-from mindgap_lib.transport import (fit, gaussian_map_from_samples, l2_uvp, make_pair, sinkhorn_divergence,
+from mindgap_lib.transport import (fit, fit_oracle, gaussian_map_from_samples, l2_uvp, make_pair, sinkhorn_divergence,
                                    transport_config, w2_exact)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,15 +62,16 @@ def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
 
 
 def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None,
-              preset: dict | None = None, audit: bool = False) -> dict:
+              preset: dict | None = None, audit: bool = False, oracle: bool = False) -> dict:
     pair = make_pair(name, dim, seed=0)
     x, y = pair.samples(n_samples(dim), seed=1)
     xt = pair.sample_source(5000, np.random.default_rng(7)).astype(np.float32)
     tx = pair.true_map(xt)
     A, b = gaussian_map_from_samples(x, y)
     row = {"pair": name, "dim": dim, "identity": l2_uvp(xt, tx, y), "gaussian": l2_uvp(xt @ A.T + b, tx, y)}
+    cfg = transport_config(profile, **((preset or {}) | ({"steps": steps} if steps else {})))
     t0 = time.perf_counter()
-    m = fit(x, y, transport_config(profile, **((preset or {}) | ({"steps": steps} if steps else {}))), seed=0, progress=False)
+    m = fit(x, y, cfg, seed=0, progress=False)
     row["time"] = time.perf_counter() - t0
     mapped = m.transport(xt)
     k = m.history["step"].index(m.history["best_step"][0])
@@ -80,6 +81,10 @@ def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, step
             "time_to_best": m.history["time"][k],
             "w2_emd_fit": w2_exact(mapped, y, n=2000), "w2_emd_true": w2_exact(tx, y, n=2000),
             "sinkhorn_fit": sinkhorn_divergence(mapped, y, n=1000), "sinkhorn_true": sinkhorn_divergence(tx, y, n=1000)}
+    if oracle:  # the same network, start, optimiser and batches regressed onto T*: what the dual could reach
+        cpu = time.process_time()
+        om = fit_oracle(x, pair.true_map(x).astype(np.float32), cfg, seed=0, progress=False)
+        row["oracle"] = {"l2_uvp": l2_uvp(om.transport(xt), tx, y), "cpu_s": time.process_time() - cpu}
     if audit:  # on fresh points: the audit needs no true map, so it is the check a real latent map gets too
         ya = pair.true_map(pair.sample_source(3000, np.random.default_rng(9)))
         row["audit"] = audit_map(m, pair.sample_source(3000, np.random.default_rng(8)), ya, n_emd=1000, repeats=3)
@@ -120,6 +125,9 @@ def main() -> None:
     ap.add_argument("--no-ott", action="store_true")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--audit", action="store_true", help="add the optimality audit of every fit (a second table)")
+    ap.add_argument("--oracle", action="store_true",
+                    help="also regress the same network onto the true map with the same settings (fit_oracle): the "
+                         "L2-UVP the solver's network reaches in the same batches when told the answer (a table)")
     ap.add_argument("--w2bench", type=int, nargs="*", default=None, metavar="D",
                     help="also run the public Mix3toMix10 pairs at these dimensions (transport_w2bench.py)")
     ap.add_argument("--w2bench-preset", default="enot", choices=sorted(w2b.PRESETS),
@@ -134,12 +142,14 @@ def main() -> None:
             base = dim in args.baseline_dims
             steps = args.small_steps if dim <= 16 and args.small_steps else None
             rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps,
-                                  PRESETS[args.preset] | w2b.parse_sets(args.set), args.audit))
+                                  PRESETS[args.preset] | w2b.parse_sets(args.set), args.audit, args.oracle))
             print(fmt(rows[-1]), flush=True)
     if args.audit:
         print(w2b.audit_table([{"dim": f"{r['pair']} {r['dim']}", "audit": r["audit"]} for r in rows]))
+    if args.oracle:
+        print(w2b.oracle_table([{"dim": f"{r['pair']} {r['dim']}", "oracle": r["oracle"]} for r in rows]))
     if args.w2bench:
-        w2rows = [w2b.bench_dim(d, 40000, w2b.preset_for(args.w2bench_preset, d), args.audit)
+        w2rows = [w2b.bench_dim(d, 40000, w2b.preset_for(args.w2bench_preset, d), args.audit, oracle=args.oracle)
                   for d in args.w2bench]
         print(w2b.table(w2rows, args.w2bench_preset, w2b.PRESETS[args.w2bench_preset]))
         rows += w2rows

@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/transport_w2bench.py [--dims 16 64 128] [--preset enot|enot-quad|enot-bf16|enot-quad-bf16|enot-mlp|w2bench|cpu] [--samples 40000]
-        [--set key=value ...] [--audit] [--out benchmarks/results_transport_w2bench.md] [--json OUT.json]
+        [--set key=value ...] [--audit] [--oracle] [--out benchmarks/results_transport_w2bench.md] [--json OUT.json]
         [--ott w2-icnn w2-mlp enot] [--ott-budget 1800] [--no-ours]
 
 For each dimension: the pair is rebuilt from the vendored potentials (``benchmarks/w2bench``), we draw
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mindgap_lib.transport import fit, transport_config
+from mindgap_lib.transport import fit, fit_oracle, transport_config
 from mindgap_lib.transport.audit import audit_map
 from mindgap_lib.transport.w2bench import benchmark_l2_uvp, linear_baseline, mix3tomix10_pair
 
@@ -133,7 +133,7 @@ def run_ott(x, y, xt, txt, var: float, method: str, budget: float, width: int = 
 
 
 def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[str] = (), ott_budget: float = 1800,
-              ours: bool = True, ott_args: dict | None = None, seed: int = 0) -> dict:
+              ours: bool = True, ott_args: dict | None = None, seed: int = 0, oracle: bool = False) -> dict:
     pair = mix3tomix10_pair(dim, W2BENCH)
     x, y = pair.samples(samples, seed=1)
     xt = pair.sample_source(TEST_SIZE, np.random.default_rng(7))
@@ -142,6 +142,10 @@ def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[st
            "linear": benchmark_l2_uvp(pair, linear_baseline(pair)(xt), txt)}
     var = pair.info["output_var"]
     row["ott"] = [run_ott(x, y, xt, txt, var, m, ott_budget, **(ott_args or {})) for m in ott]
+    if oracle:  # the same solver settings told the answer: the ceiling of its network at this budget
+        cpu = time.process_time()
+        omap = fit_oracle(x, pair.true_map(x), transport_config("cpu", threads=1, **overrides), seed=seed, progress=False)
+        row["oracle"] = {"l2_uvp": benchmark_l2_uvp(pair, omap.transport(xt), txt), "cpu_s": time.process_time() - cpu}
     if not ours:
         return row
     wall, cpu = time.perf_counter(), time.process_time()
@@ -182,8 +186,19 @@ def table(rows: list[dict], preset: str, overrides: dict) -> str:
         lines.append(f"| {r['dim']} | {r['samples']} | {r['identity']:.1f} | {r['linear']:.1f} | **{r['ours']:.2f}** | "
                      f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['steps']} ({r['best_step']}) |")
     lines.append(audit_table(rows))
+    lines.append(oracle_table(rows))
     lines.append(ott_table(rows))
     return "\n".join(lines) + "\n"
+
+
+def oracle_table(rows: list[dict]) -> str:
+    """`--oracle`: the preset's network, start, optimiser and batches regressed onto the true map (`fit_oracle`)."""
+    runs = [r for r in rows if "oracle" in r]
+    if not runs:
+        return ""
+    lines = ["", "| d | oracle: ∇g regressed onto T*, same settings: L2-UVP % | CPU s |", "|---|---|---|"]
+    lines += [f"| {r['dim']} | {r['oracle']['l2_uvp']:.2f} | {r['oracle']['cpu_s']:.0f} |" for r in runs]
+    return "\n".join(lines)
 
 
 def ott_table(rows: list[dict]) -> str:
@@ -223,7 +238,10 @@ def main() -> None:
     ap.add_argument("--ott-steps", type=int, default=20000, help="steps per OTT-JAX run at most")
     ap.add_argument("--ott-chunk", type=int, default=250, help="OTT-JAX steps between two evaluations")
     ap.add_argument("--ott-core", type=int, default=0, help="the CPU core OTT-JAX is pinned to")
-    ap.add_argument("--no-ours", action="store_true", help="only the baselines and OTT-JAX")
+    ap.add_argument("--no-ours", action="store_true", help="only the baselines and OTT-JAX (and --oracle)")
+    ap.add_argument("--oracle", action="store_true",
+                    help="also regress the preset's network onto the true map with the same settings (fit_oracle): "
+                         "the L2-UVP its network reaches in the same batches when told the answer")
     args = ap.parse_args()
     torch.set_num_threads(1)
     sets = parse_sets(args.set)
@@ -232,7 +250,8 @@ def main() -> None:
     for dim in args.dims:
         rows.append(bench_dim(dim, args.samples, preset_for(args.preset, dim, sets), args.audit, args.ott,
                               args.ott_budget, not args.no_ours,
-                              {"steps": args.ott_steps, "chunk": args.ott_chunk, "core": args.ott_core}, args.seed))
+                              {"steps": args.ott_steps, "chunk": args.ott_chunk, "core": args.ott_core}, args.seed,
+                              args.oracle))
         print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("audit", "ott")}, default=float), flush=True)
     text = table(rows, args.preset, overrides)
     print(text)

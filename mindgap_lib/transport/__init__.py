@@ -13,6 +13,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     ".init": ("bures_map", "gaussian_map_from_samples"),
     ".known_maps": ("KnownPair", "gaussian_pair", "make_pair", "ridge_pair"),
     ".map": ("TransportMap",),
+    ".oracle": ("fit_oracle",),
     ".metrics": ("l2_uvp", "linear_fit_map", "sinkhorn_divergence", "w2_exact", "w2_gaussian"),
     ".train": ("DivergenceWarning",),
     ".validation": ("KnownMapResult", "check_known_map", "fit_known_maps", "load_known_maps"),
