@@ -124,3 +124,13 @@ def test_every_benchmark_preset_is_a_valid_solver_config():
         assert cfg.precision == "bf16" and cfg.batch_size == batch and cfg.bidirectional
     assert w2b.preset_for("enot-bf16", 64)["steps"] == 105000 and kb.PRESETS["conjugate"]["conj_steps"] == 5
     assert w2b.parse_sets(["steps=12", "precision=bf16"]) == {"steps": 12, "precision": "bf16"}
+
+
+def test_the_oracle_row_is_the_networks_ceiling_at_d4():
+    """`transport_w2bench.py --oracle --no-ours`: the preset's network regressed onto the true map beats the linear
+    map, and the table names it."""
+    w2b = _bench_script("transport_w2bench")
+    preset = w2b.preset_for("enot", 4, {"steps": 1500, "batch_size": 256, "val_every": 500})
+    row = w2b.bench_dim(4, 4000, preset, audit=False, ours=False, oracle=True)
+    assert "ours" not in row and row["oracle"]["l2_uvp"] < 0.4 * row["linear"], row   # 2.65 % against 14.8 when written
+    assert "| 4 | " in w2b.oracle_table([row]) and w2b.oracle_table([{"dim": 4}]) == ""
