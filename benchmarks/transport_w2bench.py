@@ -142,14 +142,15 @@ def bench_dim(dim: int, samples: int, overrides: dict, audit: bool, ott: list[st
            "linear": benchmark_l2_uvp(pair, linear_baseline(pair)(xt), txt)}
     var = pair.info["output_var"]
     row["ott"] = [run_ott(x, y, xt, txt, var, m, ott_budget, **(ott_args or {})) for m in ott]
+    cfg = transport_config("cpu", threads=1, **overrides)
     if oracle:  # the same solver settings told the answer: the ceiling of its network at this budget
         cpu = time.process_time()
-        omap = fit_oracle(x, pair.true_map(x), transport_config("cpu", threads=1, **overrides), seed=seed, progress=False)
+        omap = fit_oracle(x, pair.true_map(x), cfg, seed=seed, progress=False)
         row["oracle"] = {"l2_uvp": benchmark_l2_uvp(pair, omap.transport(xt), txt), "cpu_s": time.process_time() - cpu}
     if not ours:
         return row
     wall, cpu = time.perf_counter(), time.process_time()
-    tmap = fit(x, y, transport_config("cpu", threads=1, **overrides), seed=seed, progress=False)
+    tmap = fit(x, y, cfg, seed=seed, progress=False)
     row |= {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
             "ours": benchmark_l2_uvp(pair, tmap.transport(xt), txt), "steps": tmap.config["steps"],
             "best_step": tmap.history["best_step"][0], "seed": seed, "config": {k: tmap.config[k] for k in overrides}}

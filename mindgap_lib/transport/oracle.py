@@ -13,13 +13,12 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
-from .fitting import _scaler, _subspace, check_samples
+from .fitting import _scaler, _split, _subspace, check_samples
 from .map import TransportMap, solver_coords
 from .train import Solver
 
@@ -44,13 +43,12 @@ def fit_oracle(source: np.ndarray, mapped: np.ndarray, cfg: TransportConfig, *, 
     with torch_threads(cfg.threads or None):
         basis = _subspace(source, mapped, mapped.mean(0), cfg.subspace_tol)
         shift, scale = _scaler(mapped, cfg.standardize, basis)
-        rng = np.random.default_rng(seed)
-        perm = rng.permutation(len(source))
-        n_val = min(cfg.val_size, max(1, int(round(cfg.val_fraction * len(source)))))
+        # `fit`'s split, on the pairs side by side so that each x keeps its T*(x)
+        k = source.shape[1] if basis is None else basis.shape[1]
+        pairs = np.hstack([solver_coords(source, shift, scale, basis), solver_coords(mapped, shift, scale, basis)])
+        train, val = _split(pairs, cfg.val_fraction, cfg.val_size, np.random.default_rng(seed))
         as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
-        x = as_t(solver_coords(source, shift, scale, basis)[perm])
-        y = as_t(solver_coords(mapped, shift, scale, basis)[perm])
-        xs, xv, ys, yv = x[n_val:], x[:n_val], y[n_val:], y[:n_val]
+        xs, ys, xv, yv = as_t(train[:, :k]), as_t(train[:, k:]), as_t(val[:, :k]), as_t(val[:, k:])
         solver = Solver(xs, ys, (xv, yv), cfg, seed, as_t(scale))
         g, opt, sched = solver.g, solver.opt_g, solver.sched[1]
         history: dict[str, list] = {"step": [], "val_mse": [], "time": []}
@@ -64,15 +62,12 @@ def fit_oracle(source: np.ndarray, mapped: np.ndarray, cfg: TransportConfig, *, 
         validate(0)
         for i in tqdm(range(1, cfg.steps + 1), disable=not progress, desc="fit-oracle", leave=False):
             idx = torch.randint(len(xs), (cfg.batch_size,), generator=solver.gen).to(xs.device)
-            with torch.autocast(xs.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            with solver.autocast():
                 pred = g.grad(xs[idx], create_graph=True)
             loss = ((pred.float() - ys[idx]) ** 2).sum(-1).mean()
             if not torch.isfinite(loss):
                 raise TransportError(f"fit_oracle: non-finite loss at batch {i} (lower lr)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(g.parameters(), cfg.clip)
-            opt.step()
+            solver._update(opt, g, loss)
             sched.step()
             if i % cfg.val_every == 0 or i == cfg.steps:
                 validate(i)

@@ -130,8 +130,12 @@ class Solver:
         batch's matrix products (forward, gradient and both backward passes) run in bfloat16; the
         parameters and their updates stay float32, and validation and the returned map never use it.
         """
-        with torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        with self.autocast():
             return self._step(i)
+
+    def autocast(self) -> torch.autocast:
+        """The training batches' precision: bfloat16 matrix products with ``precision = "bf16"``, else a no-op."""
+        return torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
 
     def _step(self, i: int) -> dict[str, float]:
         cfg = self.cfg
