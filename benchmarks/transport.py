@@ -149,7 +149,7 @@ def main() -> None:
     if args.oracle:
         print(w2b.oracle_table([{"dim": f"{r['pair']} {r['dim']}", "oracle": r["oracle"]} for r in rows]))
     if args.w2bench:
-        w2rows = [w2b.bench_dim(d, 40000, w2b.preset_for(args.w2bench_preset, d), args.audit, oracle=args.oracle)
+        w2rows = [w2b.bench_dim(d, w2b.SAMPLES, w2b.preset_for(args.w2bench_preset, d), args.audit, oracle=args.oracle)
                   for d in args.w2bench]
         print(w2b.table(w2rows, args.w2bench_preset, w2b.PRESETS[args.w2bench_preset]))
         rows += w2rows

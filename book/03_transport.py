@@ -73,8 +73,8 @@
 # and **1.8 %** at $d = 128$ (`enot-bf16`, `enot-quad-bf16`), where the same pair with the conjugate
 # solve reaches 11.1 % and 45 %, OTT-JAX's ENOT 9.5 % and 20.8 %, and the published ICNN solvers 3.2 % and
 # 2.0 % after far longer GPU training (`benchmarks/results_transport.md`). Those solvers draw fresh points for
-# every batch; on 400 000 samples per side instead of 40 000 ours reach 2.5 % at $d = 64$ (`enot-bf16` at lr 0.03,
-# one seed) and, on 2 000 000, 1.4 % at $d = 128$, in the same 15 minutes: both below the published numbers. What holds it back at
+# every batch; on 400 000 samples per side instead of 40 000 ours reach 2.5 % and 3.0 % at $d = 64$ (`enot-bf16` at
+# lr 0.03, two seeds) and, on 2 000 000, 1.4 % at $d = 128$, in the same 15 minutes: all below the published numbers. What holds it back at
 # $d = 64$ on 40 000 samples is the dual, not the network: told the answer (`fit_oracle`: the same network, start, optimiser and
 # batches, regressed onto the true map) the `enot-bf16` ICNN reaches 1.2 %, where ENOT's dual stops at 5.1 %.
 # OTT-JAX runs ENOT on free MLPs

@@ -123,6 +123,9 @@ def test_every_benchmark_preset_is_a_valid_solver_config():
         cfg = transport_config("cpu", **w2b.preset_for(preset, 64))
         assert cfg.precision == "bf16" and cfg.batch_size == batch and cfg.bidirectional
     assert w2b.preset_for("enot-bf16", 64)["steps"] == 105000 and kb.PRESETS["conjugate"]["conj_steps"] == 5
+    # the per-dimension overrides sit under `--set` and leave other dimensions at the preset
+    assert w2b.preset_for("enot-bf16", 64)["lr"] == 0.03 and w2b.preset_for("enot-bf16", 64, {"lr": 0.01})["lr"] == 0.01
+    assert "lr" not in w2b.preset_for("enot-bf16", 128) and w2b.SAMPLES >= 400_000
     assert w2b.parse_sets(["steps=12", "precision=bf16"]) == {"steps": 12, "precision": "bf16"}
 
 
