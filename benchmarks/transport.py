@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset profile|conjugate|reverse|enot] [--set KEY=VALUE ...]
                                              [--dims 2 16 64 128] [--pairs gaussian ridge] [--no-textbook] [--no-ott]
-                                             [--audit] [--oracle] [--json OUT.json]
+                                             [--audit] [--oracle] [--samples N] [--json OUT.json]
 
 ``--preset profile`` (default) runs the profile's [transport] section unchanged: the solver the book
 uses. ``--preset conjugate`` is the classic dual with a conjugate solve (forward, f:g = 1:3, 5 conjugate
@@ -46,8 +46,9 @@ TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_st
                 g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)
 
 
-def n_samples(dim: int) -> int:
-    return 30_000 if dim >= 64 else 10_000
+def n_samples(dim: int, samples: int = 0) -> int:
+    """Points per side: `samples`, or by default 30 000 at d >= 64 and 10 000 below."""
+    return samples or (30_000 if dim >= 64 else 10_000)
 
 
 def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
@@ -62,9 +63,9 @@ def run_ott(x, y, xt, tx, width: int, batch: int, budget: float) -> dict | None:
 
 
 def bench_one(name: str, dim: int, profile: str, textbook: bool, ott: bool, steps: int | None,
-              preset: dict | None = None, audit: bool = False, oracle: bool = False) -> dict:
+              preset: dict | None = None, audit: bool = False, oracle: bool = False, samples: int = 0) -> dict:
     pair = make_pair(name, dim, seed=0)
-    x, y = pair.samples(n_samples(dim), seed=1)
+    x, y = pair.samples(n_samples(dim, samples), seed=1)
     xt = pair.sample_source(5000, np.random.default_rng(7)).astype(np.float32)
     tx = pair.true_map(xt)
     A, b = gaussian_map_from_samples(x, y)
@@ -118,6 +119,8 @@ def main() -> None:
                     help="override [transport] fields after the preset (JSON values), e.g. steps=20000 precision=bf16")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 16, 64, 128])
     ap.add_argument("--pairs", nargs="+", default=["gaussian", "ridge"])
+    ap.add_argument("--samples", type=int, default=0,
+                    help="points per side (0: 30 000 at d >= 64, 10 000 below); a known pair can draw any number")
     ap.add_argument("--small-steps", type=int, default=2000, help="training batches for d <= 16 (0: the profile's)")
     ap.add_argument("--baseline-dims", type=int, nargs="+", default=[2, 16, 64, 128],
                     help="dimensions at which the textbook solver and OTT-JAX also run")
@@ -142,7 +145,8 @@ def main() -> None:
             base = dim in args.baseline_dims
             steps = args.small_steps if dim <= 16 and args.small_steps else None
             rows.append(bench_one(name, dim, args.profile, base and not args.no_textbook, base and not args.no_ott, steps,
-                                  PRESETS[args.preset] | w2b.parse_sets(args.set), args.audit, args.oracle))
+                                  PRESETS[args.preset] | w2b.parse_sets(args.set), args.audit, args.oracle,
+                                  args.samples))
             print(fmt(rows[-1]), flush=True)
     if args.audit:
         print(w2b.audit_table([{"dim": f"{r['pair']} {r['dim']}", "audit": r["audit"]} for r in rows]))

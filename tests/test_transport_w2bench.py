@@ -126,6 +126,8 @@ def test_every_benchmark_preset_is_a_valid_solver_config():
     # the per-dimension overrides sit under `--set` and leave other dimensions at the preset
     assert w2b.preset_for("enot-bf16", 64)["lr"] == 0.03 and w2b.preset_for("enot-bf16", 64, {"lr": 0.01})["lr"] == 0.01
     assert "lr" not in w2b.preset_for("enot-bf16", 128) and w2b.SAMPLES >= 400_000
+    # transport.py's known pairs: 30 000 / 10 000 points per side unless --samples asks for more
+    assert (kb.n_samples(128), kb.n_samples(16), kb.n_samples(128, 1_000_000)) == (30_000, 10_000, 1_000_000)
     assert w2b.parse_sets(["steps=12", "precision=bf16"]) == {"steps": 12, "precision": "bf16"}
 
 
