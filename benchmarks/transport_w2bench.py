@@ -17,8 +17,8 @@ process CPU time; on a shared machine the wall time includes contention, the CPU
 Presets: ``enot`` (default) is ENOT's objective on the cpu profile's convex ICNN pair (trained bidirectionally with
 the expectile regulariser, no conjugate solve; 50 000 batches at d = 64 and 36 000 at d = 128, ~15 minutes on one core
 each; 30 000 elsewhere); ``enot-quad`` the same with one convex quadratic skip per unit (``quad_rank = 1``; 32 000
-batches at d = 64, 25 000 at d = 128); ``enot-bf16`` (batches of 512; at d = 64 105 000 of them at lr 3e-2, the best we have there: it
-needs the 400 000 samples per side) and
+batches at d = 64, 25 000 at d = 128); ``enot-bf16`` (batches of 512; at d = 64, 105 000 of them at lr 3e-2, the best we have there,
+which needs the 400 000 samples per side: on 40 000 that lr diverges late) and
 ``enot-quad-bf16`` (batches of 256, 100 000, the best we have at d = 128) the two with bfloat16 matrix products
 (``precision = "bf16"``), so several times the batches fit ~15 CPU-minutes on a CPU with AVX512-BF16 or AMX (on a
 CPU that emulates bfloat16 they take longer, not worse); ``enot-mlp`` the same objective
