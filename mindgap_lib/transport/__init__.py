@@ -8,7 +8,8 @@ from ..util.lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
     ".config": ("KnownMapsConfig", "TransportConfig", "TransportError", "transport_config"),
-    ".fitting": ("check_samples", "fit", "fit_latents"),
+    ".coords": ("check_samples",),
+    ".fitting": ("fit", "fit_latents"),
     ".icnn": ("ICNN", "ICNNConfig"),
     ".init": ("bures_map", "gaussian_map_from_samples"),
     ".known_maps": ("KnownPair", "gaussian_pair", "make_pair", "ridge_pair"),

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
-from .fitting import _scaler, _split, _subspace, check_samples
+from .coords import check_samples, holdout_split, principal_basis, standard_scale
 from .map import TransportMap, solver_coords
 from .train import Solver
 
@@ -41,12 +41,12 @@ def fit_oracle(source: np.ndarray, mapped: np.ndarray, cfg: TransportConfig, *, 
         raise TransportError(f"fit_oracle: source ({len(source)} rows) and mapped ({len(mapped)} rows) must be paired")
     cfg = cfg.replace(direction="forward", map_refine_steps=0)
     with torch_threads(cfg.threads or None):
-        basis = _subspace(source, mapped, mapped.mean(0), cfg.subspace_tol)
-        shift, scale = _scaler(mapped, cfg.standardize, basis)
+        basis = principal_basis(source, mapped, mapped.mean(0), cfg.subspace_tol)
+        shift, scale = standard_scale(mapped, cfg.standardize, basis)
         # `fit`'s split, on the pairs side by side so that each x keeps its T*(x)
         k = source.shape[1] if basis is None else basis.shape[1]
         pairs = np.hstack([solver_coords(source, shift, scale, basis), solver_coords(mapped, shift, scale, basis)])
-        train, val = _split(pairs, cfg.val_fraction, cfg.val_size, np.random.default_rng(seed))
+        train, val = holdout_split(pairs, cfg.val_fraction, cfg.val_size, np.random.default_rng(seed))
         as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
         xs, ys, xv, yv = as_t(train[:, :k]), as_t(train[:, k:]), as_t(val[:, :k]), as_t(val[:, k:])
         solver = Solver(xs, ys, (xv, yv), cfg, seed, as_t(scale))
