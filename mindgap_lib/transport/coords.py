@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import TransportError
 
-__all__ = ["check_samples", "principal_basis", "standard_scale", "holdout_split"]
+__all__ = ["check_samples", "principal_basis", "standard_scale", "solver_frame", "holdout_split"]
 
 
 def check_samples(source: Any, target: Any, min_rows: int, names: tuple[str, str] = ("source", "target"),
@@ -69,6 +69,15 @@ def standard_scale(target: np.ndarray, mode: str, basis: np.ndarray | None = Non
     else:
         scale = std
     return shift.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
+
+
+def solver_frame(source: np.ndarray, target: np.ndarray, primary: np.ndarray, standardize: str,
+                 subspace_tol: float) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(basis, shift, scale) of the solver's coordinates: the pooled principal subspace centred on `primary`
+    (the sample f lives on) and `primary`'s scale within it. One function so that `fit` and `fit_oracle`
+    cannot drift apart."""
+    basis = principal_basis(source, target, primary.mean(0), subspace_tol)
+    return (basis, *standard_scale(primary, standardize, basis))
 
 
 def holdout_split(x: np.ndarray, frac: float, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
 from .audit import audit_map
-from .coords import check_samples, holdout_split, principal_basis, standard_scale
+from .coords import check_samples, holdout_split, solver_frame
 from .map import TransportMap, solver_coords
 from .metrics import w2_exact
 from .train import Solver
@@ -56,8 +56,7 @@ def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int
     # reverse solve): its random features are scaled for unit-variance inputs, and on a sample squeezed to
     # a fraction of that (a 2-d ridge pair: 0.3) they are nearly linear and f stays the Gaussian start
     primary = source if cfg.direction == "reverse" else target
-    basis = principal_basis(source, target, primary.mean(0), cfg.subspace_tol)
-    shift, scale = standard_scale(primary, cfg.standardize, basis)
+    basis, shift, scale = solver_frame(source, target, primary, cfg.standardize, cfg.subspace_tol)
     rng = np.random.default_rng(seed)
     xs, xv = holdout_split(solver_coords(source, shift, scale, basis), cfg.val_fraction, cfg.val_size, rng)
     ys, yv = holdout_split(solver_coords(target, shift, scale, basis), cfg.val_fraction, cfg.val_size, rng)

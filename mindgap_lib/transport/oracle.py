@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..util.sections import hashed
 from ..util.torch_env import torch_threads
 from .config import TransportConfig, TransportError
-from .coords import check_samples, holdout_split, principal_basis, standard_scale
+from .coords import check_samples, holdout_split, solver_frame
 from .map import TransportMap, solver_coords
 from .train import Solver
 
@@ -41,8 +41,7 @@ def fit_oracle(source: np.ndarray, mapped: np.ndarray, cfg: TransportConfig, *, 
         raise TransportError(f"fit_oracle: source ({len(source)} rows) and mapped ({len(mapped)} rows) must be paired")
     cfg = cfg.replace(direction="forward", map_refine_steps=0)
     with torch_threads(cfg.threads or None):
-        basis = principal_basis(source, mapped, mapped.mean(0), cfg.subspace_tol)
-        shift, scale = standard_scale(mapped, cfg.standardize, basis)
+        basis, shift, scale = solver_frame(source, mapped, mapped, cfg.standardize, cfg.subspace_tol)
         # `fit`'s split, on the pairs side by side so that each x keeps its T*(x)
         k = source.shape[1] if basis is None else basis.shape[1]
         pairs = np.hstack([solver_coords(source, shift, scale, basis), solver_coords(mapped, shift, scale, basis)])
