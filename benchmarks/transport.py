@@ -1,7 +1,7 @@
 """L2-UVP of the OT solver on known-map pairs (d = 2…128), against a textbook Makkuva solver and OTT-JAX.
 
 Usage:
-    .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset profile|conjugate|reverse|enot] [--set KEY=VALUE ...]
+    .venv/bin/python benchmarks/transport.py [--profile cpu] [--preset profile|conjugate|reverse|enot|enot-polish] [--set KEY=VALUE ...]
                                              [--dims 2 16 64 128] [--pairs gaussian ridge] [--no-textbook] [--no-ott]
                                              [--audit] [--oracle] [--samples N] [--json OUT.json]
 
@@ -11,7 +11,9 @@ steps per batch, 30 when applying the map: the cpu profile until 2026-12-06, and
 benchmarks/results_transport.md's first known-map table); ``--preset reverse`` the same solved target →
 source with f:g 1:1, which helps on the public multimodal pair (issue #15) but not on the tagger's
 latents; ``--preset enot`` ENOT's objective with the benchmark's strong expectile (coefficient 2; the
-profile has 0.02). ``--set`` overrides single fields after the preset (values parsed as JSON), e.g.
+profile has 0.02); ``--preset enot-polish`` the same followed by 400 batches of the plain dual with L-BFGS-solved
+conjugates (`polish_steps`; it removes ENOT's bias: on the 128-d ridge pair 0.33 % against 1.3 %, see
+benchmarks/results_transport.md). ``--set`` overrides single fields after the preset (values parsed as JSON), e.g.
 ``--set steps=20000 precision=bf16``.
 
 Per pair and dimension it prints: L2-UVP of the identity, of the Gaussian (Bures) map from the
@@ -41,7 +43,8 @@ from mindgap_lib.transport import (fit, fit_oracle, gaussian_map_from_samples, l
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {"profile": {}, "conjugate": w2b.CONJUGATE,
            "reverse": w2b.CONJUGATE | {"direction": "reverse", "g_per_f": 1, "val_curvature": "mean"},
-           "enot": {"expectile_coef": 2.0}}
+           "enot": {"expectile_coef": 2.0},
+           "enot-polish": {"expectile_coef": 2.0, "polish_steps": 400, "polish_lr": 3e-3}}
 TEXTBOOK = dict(init="identity", conj_steps=0, g_loss="objective", map_refine_steps=0, lr=1e-3, f_per_g=1,
                 g_per_f=10, layers=3, width=256, neural_init=1.0, quad_lr_scale=1.0, lr_min_factor=1.0)
 

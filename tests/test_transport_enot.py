@@ -127,3 +127,35 @@ def test_a_bf16_fit_learns_the_bent_map_as_well_as_float32(ridge2, enot_map):
     A, b = gaussian_map_from_samples(x, y)
     got, ref = l2_uvp(out, tx, y), l2_uvp(enot_map.transport(xt), tx, y)
     assert got < 0.2 * l2_uvp(xt @ A.T + b, tx, y) and got < 2 * ref + 0.1
+
+
+@pytest.mark.parametrize("text, want", [
+    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n", True),
+    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16 amx_tile\n", True),
+    ("processor\t: 0\nflags\t\t: fpu sse2 avx avx2\n", False),
+    ("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n", True),
+    ("processor\t: 0\nFeatures\t: fp asimd\n", False),
+    ("processor\t: 0\nmodel name\t: something\n", None),
+])
+def test_native_bf16_reads_the_cpu_flags(tmp_path, text, want):
+    from mindgap_lib.util.torch_env import native_bf16
+    (tmp_path / "cpuinfo").write_text(text)
+    assert native_bf16("cpu", tmp_path / "cpuinfo") is want
+    assert native_bf16("cpu", tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("native", [False, True, None])
+def test_bf16_on_a_cpu_that_emulates_it_warns_once_naming_the_knob(monkeypatch, native):
+    import warnings
+    from mindgap_lib.transport import train
+    monkeypatch.setattr(train, "native_bf16", lambda device: native)
+    x = torch.randn(60, 3)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train.Solver(x, x + 1, (x[:10], x[:10] + 1), ENOT.replace(width=8, precision="bf16"), seed=0,
+                     out_scale=torch.ones(3))
+        train.Solver(x, x + 1, (x[:10], x[:10] + 1), ENOT.replace(width=8), seed=0, out_scale=torch.ones(3))
+    slow = [w for w in seen if 'precision = "bf16"' in str(w.message)]
+    assert len(slow) == (1 if native is False else 0)
+    if slow:
+        assert 'precision = "fp32"' in str(slow[0].message) and slow[0].category is RuntimeWarning

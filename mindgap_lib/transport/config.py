@@ -83,7 +83,15 @@ class TransportConfig(Section):
                                     # held-out dual does not rank its checkpoints; the cosine schedule settles it)
     precision: str = "fp32"         # "bf16": training batches run their matrix products in bfloat16 (torch.autocast;
                                     # weights, optimiser and the returned map stay float32). ~1.8x the batches per
-                                    # second on a CPU with AVX512-BF16 or AMX (and on GPUs); slower where bf16 is emulated
+                                    # second on a CPU with AVX512-BF16 or AMX (and on GPUs); where bf16 is emulated
+                                    # (AVX2 only) tens of times slower, and the fit warns
+    polish_steps: int = 0           # > 0: after the run, this many batches of the plain dual with solved conjugates
+                                    # (polish_conj_steps of L-BFGS from ∇g per batch, g regressed onto them, float32),
+                                    # keeping the best held-out dual. ENOT's amortised objective is biased (on the
+                                    # 128-d ridge pair it leaves the ridges' push short); this removes it, and it is
+                                    # stable only near the optimum, which the run has reached (see results_transport.md)
+    polish_lr: float = 1e-3         # the polish's peak lr (cosine to polish_lr · lr_min_factor over polish_steps)
+    polish_conj_steps: int = 20     # L-BFGS steps of each polish batch's conjugate
     rollback_tol: float = 0.0       # > 0: a validation loss above best + tol·(|best| + 1) restores the best
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
 
@@ -104,17 +112,19 @@ class TransportConfig(Section):
             raise TransportError(f"[transport] val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.expectile <= 1:
             raise TransportError(f"[transport] expectile must be in [0, 1], got {self.expectile}")
-        for name in ("lr", "clip"):
+        for name in ("lr", "clip", "polish_lr"):
             if getattr(self, name) <= 0:
                 raise TransportError(f"[transport] {name} must be > 0, got {getattr(self, name)}")
         for name in ("warmup_steps", "threads", "max_time_s", "weight_decay", "quad_lr_scale", "lr_min_factor",
                      "neural_init", "quad_rank", "conj_steps", "map_refine_steps", "conj_mask_tol", "expectile_coef",
-                     "rollback_tol", "subspace_tol"):
+                     "rollback_tol", "subspace_tol", "polish_steps"):
             if getattr(self, name) < 0:
                 raise TransportError(f"[transport] {name} must be >= 0, got {getattr(self, name)}")
         if self.bidirectional and (self.conj_steps != 0 or self.g_loss != "objective"):
             raise TransportError("[transport] bidirectional = true needs conj_steps = 0 and g_loss = 'objective' "
                                  f"(got conj_steps={self.conj_steps}, g_loss={self.g_loss!r})")
+        if self.polish_steps and self.polish_conj_steps < 1:
+            raise TransportError(f"[transport] polish_conj_steps must be >= 1 when polish_steps > 0, got {self.polish_conj_steps}")
         if self.g_loss == "regression" and self.conj_steps == 0:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 

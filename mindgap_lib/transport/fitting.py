@@ -65,6 +65,8 @@ def _fit(source: np.ndarray, target: np.ndarray, cfg: TransportConfig, seed: int
         xs, ys, xv, yv = ys, xs, yv, xv
     solver = Solver(as_t(xs), as_t(ys), (as_t(xv), as_t(yv)), cfg, seed, as_t(scale))
     f, g = solver.run(progress=progress)
+    if cfg.polish_steps:
+        f, g = solver.polish(progress=progress)
     return TransportMap(f, g, shift, scale, hashed(cfg) | {"seed": seed}, solver.history, basis)
 
 
