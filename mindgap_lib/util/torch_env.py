@@ -31,7 +31,7 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def native_bf16(device: str | torch.device = "cpu", cpuinfo: str = "/proc/cpuinfo") -> bool | None:
+def native_bf16(device: str | torch.device = "cpu", cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool | None:
     """Whether `device` multiplies bfloat16 matrices in hardware; None where that cannot be told.
 
     Elsewhere torch emulates them: on an AVX2-only CPU a (1024, 128) x (128, 128) product under
