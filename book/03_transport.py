@@ -185,7 +185,8 @@ display(Markdown(header + "\n".join("| " + " | ".join(f.format(r.row[c]) for c, 
 # cause is ENOT's gradient for $f$, taken at the amortised point $\nabla g(x)$ rather than at the conjugate's argmax.
 # A *polish* removes it (`polish_steps`): a few hundred batches of the plain dual, each conjugate solved by L-BFGS
 # from $\nabla g(x)$, started from ENOT's end point (from the Gaussian start that dual is unstable here). 7500 ENOT
-# batches and 400 polish batches give **0.33 % and 0.34 %** (two seeds, 15 CPU-minutes), below the 1 % we aim for.
+# batches and 400 polish batches give **0.33, 0.34 and 0.35 %** (three seeds, under 15 CPU-minutes each), below
+# the 1 % we aim for.
 # The book's own map does not polish yet: its effect on $z_{128}$ is not measured. This
 # pair wants large batches and a low learning rate, the public one small batches. The weak expectile term that suits
 # $z_{128}$ is not a setting for every pair. The full table up to $d = 128$, with the textbook solver and

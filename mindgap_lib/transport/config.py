@@ -96,7 +96,8 @@ class TransportConfig(Section):
                                     # checkpoint (nets and optimisers) and halves the learning rate; 0 = never
 
     def check(self) -> None:
-        positive = ("blocks", "layers", "width", "steps", "batch_size", "f_per_g", "g_per_f", "val_every", "val_size")
+        positive = ("blocks", "layers", "width", "steps", "batch_size", "f_per_g", "g_per_f", "val_every", "val_size",
+                    "polish_conj_steps")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise TransportError(f"[transport] {name} must be >= 1, got {getattr(self, name)}")
@@ -123,8 +124,6 @@ class TransportConfig(Section):
         if self.bidirectional and (self.conj_steps != 0 or self.g_loss != "objective"):
             raise TransportError("[transport] bidirectional = true needs conj_steps = 0 and g_loss = 'objective' "
                                  f"(got conj_steps={self.conj_steps}, g_loss={self.g_loss!r})")
-        if self.polish_steps and self.polish_conj_steps < 1:
-            raise TransportError(f"[transport] polish_conj_steps must be >= 1 when polish_steps > 0, got {self.polish_conj_steps}")
         if self.g_loss == "regression" and self.conj_steps == 0:
             raise TransportError("[transport] g_loss='regression' needs conj_steps >= 1 (nothing to regress on)")
 
